@@ -1,0 +1,74 @@
+# StoryBot image: one process, the Discord bot.
+#
+#   docker build -t storybot .
+#   docker run --rm storybot ask "How far did they push the trolley?"   # offline, no token
+#   docker compose up -d                                                # the bot (see docs/deploy.md)
+#
+# PYTHON_IMAGE lets a machine without Docker Hub build from a local stand-in for
+# python:3.11-slim (scripts/docker-check.sh does that). The minor version matches
+# requires-python in pyproject.toml.
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# Stage 1: the dependency list from pyproject.toml. The final stage copies only this
+# list, so editing other parts of pyproject.toml (tool settings, version) keeps the
+# cached dependency layer; only a changed dependency list reinstalls.
+FROM ${PYTHON_IMAGE} AS requirements
+COPY pyproject.toml /tmp/pyproject.toml
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project'].get('dependencies', [])))" \
+        > /tmp/requirements.txt
+
+# Stage 2: the image.
+FROM ${PYTHON_IMAGE}
+
+LABEL org.opencontainers.image.title="storybot" \
+      org.opencontainers.image.description="Discord bot that answers questions about one news article"
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+# Fixed uid/gid so a volume's ownership means the same thing in every image version.
+RUN groupadd --system --gid 10001 storybot \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \
+        --shell /usr/sbin/nologin storybot \
+ && mkdir -p /data \
+ && chown 10001:10001 /data
+
+# 1) Dependencies only, before any source: this layer is rebuilt only when the
+#    dependency list changes, not on every source edit.
+COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
+RUN pip install -r /tmp/requirements.txt \
+ && rm -f /tmp/requirements.txt
+
+# 2) The project itself, without dependencies (the wheel bundles knowledge/ as the seed
+#    knowledge base). README.md (the package's readme) and LICENSE are copied when
+#    present. The source tree is removed again: only the installed package stays.
+COPY pyproject.toml README.md* LICENSE* /tmp/src/
+COPY bot /tmp/src/bot
+COPY knowledge /tmp/src/knowledge
+RUN pip install --no-deps /tmp/src \
+ && rm -rf /tmp/src \
+ && python -c "import bot"
+
+# One volume holds everything the bot writes: the SQLite file, the heartbeat file and
+# the curators' knowledge base (seeded from the bundled copy on first start, so
+# additions survive restarts and image upgrades). Declared after the chown above, so
+# a new named volume starts out owned by uid 10001.
+ENV STORYBOT_DATA=/data \
+    STORYBOT_KNOWLEDGE=/data/knowledge
+VOLUME ["/data"]
+WORKDIR /data
+
+USER 10001:10001
+
+# The bot touches /data/heartbeat on every gateway heartbeat (~41 s on Discord);
+# `healthcheck` fails once it is older than STORYBOT_HEALTH_MAX_AGE (default 90 s).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "bot", "healthcheck"]
+
+# Exec form: the bot gets SIGTERM itself. Python as PID 1 ignores SIGTERM unless it
+# installs a handler, so run with an init: `docker run --init` / compose `init: true`.
+ENTRYPOINT ["python", "-m", "bot"]
+CMD ["run"]

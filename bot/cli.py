@@ -1,0 +1,259 @@
+"""`storybot`: ask, console, validate, coverage, add, eval, run, healthcheck.
+
+Everything except `run` works offline with no token, and nothing here imports
+discord until `run` asks for the bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot import __version__
+from bot.core import wording
+from bot.core.errors import KnowledgeError
+from bot.core.knowledge import load_knowledge, resolve_knowledge_dir, uncited_sentences
+from bot.core.matching import Result
+from bot.core.service import StoryService
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def result_json(result: Result) -> dict[str, object]:
+    """The `--json` form of a result (one line per question)."""
+    best = result.best
+    return {
+        "question": result.question,
+        "outcome": result.outcome,
+        "answer": best.entry.answer if best else None,
+        "source": best.entry.source if best else None,
+        "id": best.entry.id if best else None,
+        "score": best.score if best else None,
+        "suggestions": [
+            {"id": c.entry.id, "question": c.entry.question, "score": c.score}
+            for c in result.suggestions
+        ],
+    }
+
+
+def result_text(result: Result, *, verbose: bool = False) -> str:
+    """The terminal form of a result."""
+    best = result.best
+    if best is not None:
+        lines = [best.entry.answer, f"  > {best.entry.source}"]
+        if verbose:
+            lines.append(f"  [{best.entry.id}, score {best.score:.0f}, matched “{best.phrasing}”]")
+        return "\n".join(lines)
+    if not result.question:
+        return wording.EMPTY
+    if result.outcome == "suggest":
+        lines = [wording.SUGGEST]
+        for number, c in enumerate(result.suggestions, 1):
+            extra = f"  [{c.entry.id}, score {c.score:.0f}]" if verbose else ""
+            lines.append(f"  {number}. {c.entry.question}{extra}")
+        return "\n".join(lines)
+    text = f"{wording.UNKNOWN} {wording.UNKNOWN_HINT}"
+    return text + (f"\n  [{result.reason}]" if verbose else "")
+
+
+def _service(args: argparse.Namespace) -> StoryService:
+    return StoryService(resolve_knowledge_dir(args.knowledge))
+
+
+def _print_problems(error: KnowledgeError, out: TextIO = sys.stderr) -> None:
+    for problem in error.problems:
+        print(problem, file=out)
+
+
+def _answer_lines(service: StoryService, lines: Iterable[str], args: argparse.Namespace) -> None:
+    for line in lines:
+        result = service.ask(line)
+        if args.json:
+            print(json.dumps(result_json(result), ensure_ascii=False), flush=True)
+        else:
+            print(result_text(result, verbose=args.verbose), flush=True)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    service = _service(args)
+    if args.question:
+        _answer_lines(service, [" ".join(args.question)], args)
+    else:
+        _answer_lines(service, (line.rstrip("\n") for line in sys.stdin), args)
+    return EXIT_OK
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    service = _service(args)
+    kb = service.kb
+    print(f"StoryBot {__version__}: {kb.story.headline}")
+    print(f"{len(kb)} entries. Ask a question; an empty line or Ctrl-D quits.")
+    try:
+        import readline  # noqa: F401  - line editing and history where available
+    except ImportError:  # pragma: no cover
+        pass
+    while True:
+        try:
+            line = input("? ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return EXIT_OK
+        if not line.strip():
+            return EXIT_OK
+        print(result_text(service.ask(line), verbose=args.verbose))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    root = resolve_knowledge_dir(args.knowledge)
+    try:
+        kb = load_knowledge(root, lint=True)
+    except KnowledgeError as error:
+        _print_problems(error)
+        errors = sum(p.severity == "error" for p in error.problems)
+        print(f"{root}: {errors} problem(s) found; nothing was loaded.", file=sys.stderr)
+        return EXIT_PROBLEMS
+    for warning in kb.warnings:
+        print(warning, file=sys.stderr)
+    phrasings = sum(len(e.phrasings) for e in kb.entries)
+    print(
+        f"{root}: OK: {len(kb)} entries, {phrasings} phrasings, {len(kb.synonyms)} synonym "
+        f"groups, every source found in the article (version {kb.story.version})"
+        + (f"; {len(kb.warnings)} warning(s)" if kb.warnings else "")
+    )
+    return EXIT_OK
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    root = resolve_knowledge_dir(args.knowledge)
+    try:
+        kb = load_knowledge(root)
+    except KnowledgeError as error:
+        _print_problems(error)
+        return EXIT_PROBLEMS
+    uncited = uncited_sentences(kb)
+    for sentence in uncited:
+        print(f"- {sentence}")
+    distinct = len(kb.story.sentences)
+    print(f"{len(uncited)} article sentence(s) not cited by any entry ({distinct} sentences in all).")  # noqa: E501
+    return EXIT_PROBLEMS if uncited and args.strict else EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    service = _service(args)
+    raw: dict[str, object] = {
+        "id": args.id,
+        "question": args.question,
+        "answer": args.answer,
+        "source": args.source[0] if len(args.source) == 1 else args.source,
+    }
+    if args.alternate:
+        raw["alternates"] = args.alternate
+    if args.type:
+        raw["type"] = args.type
+    if args.tag:
+        raw["tags"] = args.tag
+    entry = service.add(raw, author=args.by or os.environ.get("USER") or "cli")
+    print(f"Added entry '{entry.id}' to {entry.file}.")
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.core.evaluation import evaluate, load_cases
+
+    service = _service(args)
+    report = evaluate(service.matcher, load_cases(args.file))
+    print("\n".join(report.lines()))
+    if args.verbose:
+        for case, result in report.failures:
+            got = [(c.entry.id, c.score) for c in result.candidates]
+            want = ",".join(sorted(case.expect)) or "unknown"
+            print(f"FAIL [{case.style}] {case.question!r}: want {want}; got {result.outcome} {got}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.adapter.runner import run_bot  # imports discord: only here
+
+    return run_bot(knowledge=args.knowledge)
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    from bot.health import check_heartbeat
+
+    ok, message = check_heartbeat()
+    print(message)
+    return EXIT_OK if ok else EXIT_PROBLEMS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="storybot",
+        description="Answers questions about one news story, quoting the article.",
+    )
+    parser.add_argument("--version", action="version", version=f"storybot {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--knowledge",
+        metavar="DIR",
+        default=os.environ.get("STORYBOT_KNOWLEDGE") or None,
+        help="knowledge folder (default: $STORYBOT_KNOWLEDGE, ./knowledge, or the bundled one)",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="show entry ids and scores")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = sub.add_parser("ask", parents=[common], help="answer a question (or one per stdin line)")
+    ask.add_argument("question", nargs="*", help="the question; omit to read stdin")
+    ask.add_argument("--json", action="store_true", help="one JSON object per line")
+    ask.set_defaults(func=cmd_ask)
+
+    sub.add_parser("console", parents=[common], help="interactive prompt").set_defaults(func=cmd_console)  # noqa: E501
+    sub.add_parser("validate", parents=[common], help="check the knowledge base").set_defaults(func=cmd_validate)  # noqa: E501
+
+    coverage = sub.add_parser("coverage", parents=[common], help="article sentences no entry cites")  # noqa: E501
+    coverage.add_argument("--strict", action="store_true", help="exit 1 if any are uncited")
+    coverage.set_defaults(func=cmd_coverage)
+
+    add = sub.add_parser("add", parents=[common], help="add an entry (validated, saved safely)")
+    add.add_argument("--id", required=True, help="slug, e.g. trolley-colour")
+    add.add_argument("--question", required=True)
+    add.add_argument("--answer", required=True)
+    add.add_argument("--source", required=True, action="append", help="verbatim article sentence (repeatable)")  # noqa: E501
+    add.add_argument("--alternate", action="append", default=[], help="another phrasing (repeatable)")  # noqa: E501
+    add.add_argument("--type", help="who, what, when, where, why, how, how-many, how-long, how-far, yes-no")  # noqa: E501
+    add.add_argument("--tag", action="append", default=[])
+    add.add_argument("--by", help="who is adding it (default: $USER)")
+    add.set_defaults(func=cmd_add)
+
+    ev = sub.add_parser("eval", parents=[common], help="accuracy on a YAML file of questions")
+    ev.add_argument("file", type=Path)
+    ev.set_defaults(func=cmd_eval)
+
+    sub.add_parser("run", parents=[common], help="run the Discord bot (needs DISCORD_TOKEN)").set_defaults(func=cmd_run)  # noqa: E501
+    sub.add_parser("healthcheck", help="exit 0 if the running bot is connected").set_defaults(func=cmd_healthcheck)  # noqa: E501
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except KnowledgeError as error:
+        _print_problems(error)
+        return EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The pure core: knowledge base, matching and storage. Nothing here imports discord."""

@@ -1,0 +1,114 @@
+"""Score the matcher on a file of questions with expected entries (`storybot eval`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.core.errors import KnowledgeError, Problem
+from bot.core.matching import Matcher, Result
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One question and the entry ids that may answer it (empty: none may)."""
+
+    question: str
+    expect: frozenset[str]
+    style: str
+
+    @property
+    def in_scope(self) -> bool:
+        """Whether the article answers this question."""
+        return bool(self.expect)
+
+    def passed(self, result: Result) -> bool:
+        """In scope: answered with an expected entry. Out of scope: not answered."""
+        if self.in_scope:
+            return result.best is not None and result.best.entry.id in self.expect
+        return result.outcome != "answer"
+
+
+@dataclass
+class Tally:
+    """Passes out of cases, per style."""
+
+    passed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    total: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, style: str, ok: bool) -> None:
+        """Count one case."""
+        self.total[style] += 1
+        self.passed[style] += ok
+
+    def rate(self, style: str | None = None) -> float:
+        """Share passed, for one style or all."""
+        if style is not None:
+            return self.passed[style] / self.total[style] if self.total[style] else 0.0
+        total = sum(self.total.values())
+        return sum(self.passed.values()) / total if total else 0.0
+
+    def count(self) -> int:
+        """Number of cases."""
+        return sum(self.total.values())
+
+
+@dataclass
+class Report:
+    """Accuracy on in-scope questions and refusal on out-of-scope ones."""
+
+    in_scope: Tally = field(default_factory=Tally)
+    out_of_scope: Tally = field(default_factory=Tally)
+    failures: list[tuple[Case, Result]] = field(default_factory=list)
+
+    @property
+    def combined(self) -> float:
+        """Mean of in-scope accuracy and out-of-scope refusal."""
+        return (self.in_scope.rate() + self.out_of_scope.rate()) / 2
+
+    def lines(self) -> list[str]:
+        """A readable table of the figures."""
+        out = [f"{'':24}{'cases':>6}{'correct':>9}"]
+        for title, tally in (("in scope (answered right)", self.in_scope), ("out of scope (refused)", self.out_of_scope)):  # noqa: E501
+            out.append(f"{title:<26}{tally.count():>4}{tally.rate():>9.1%}")
+            for style in sorted(tally.total):
+                out.append(f"  {style:<22}{tally.total[style]:>6}{tally.rate(style):>9.1%}")
+        out.append(f"{'combined (mean)':<26}{'':>4}{self.combined:>9.1%}")
+        return out
+
+
+def load_cases(path: Path | str) -> list[Case]:
+    """Read an evaluation file: a list of {question, expect, style}."""
+    try:
+        data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError([Problem(f"cannot read evaluation file: {exc}", file=str(path))]) from exc  # noqa: E501
+    if not isinstance(data, list):
+        raise KnowledgeError([Problem("expected a list of {question, expect, style}", file=str(path))])  # noqa: E501
+    cases = []
+    for i, item in enumerate(data, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+            raise KnowledgeError([Problem(f"item {i} needs a 'question'", file=str(path))])
+        expect = item.get("expect", UNKNOWN)
+        ids = [expect] if isinstance(expect, str) else list(expect)
+        cases.append(Case(item["question"], frozenset(x for x in ids if x != UNKNOWN), str(item.get("style", "-"))))  # noqa: E501
+    return cases
+
+
+def evaluate(matcher: Matcher, cases: Iterable[Case]) -> Report:
+    """Run every case through the matcher and tally the outcomes."""
+    report = Report()
+    for case in cases:
+        result = matcher.match(case.question)
+        ok = case.passed(result)
+        (report.in_scope if case.in_scope else report.out_of_scope).add(case.style, ok)
+        if not ok:
+            report.failures.append((case, result))
+    return report

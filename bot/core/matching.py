@@ -1,0 +1,415 @@
+"""Match a reader's question to a knowledge-base entry: answer, suggest, or say "unknown".
+
+Plain fuzzy string matching confuses "how far did they push the cart" with any
+question that shares the story's words, and happily answers questions the
+article never addresses. This matcher works on *terms* instead:
+
+1. Clean the text, split it into words, stem them (Snowball) and fold synonym
+   groups (``knowledge/synonyms.yaml``) into one canonical term each.
+2. Repair typos: a word that is neither in the knowledge base nor ordinary
+   English is aligned to the closest knowledge-base word. Ordinary English
+   words are never "repaired" into story words ("weather" stays "weather").
+3. Score each phrasing of each entry by weighted term overlap in both
+   directions: how much of the question the phrasing explains, and how much of
+   the phrasing the question asks about. Words frequent across the knowledge
+   base ("north", "korea") weigh little; words the knowledge base has never
+   seen weigh fully, so a question about something else scores low.
+4. Penalise a phrasing whose question type (who, when, where, why, how many,
+   how long, how far) disagrees with the question's.
+5. Refuse when the question names something (a name or number) that the best
+   entry does not mention: "Sorokin's wife" is not "Sorokin".
+
+The outcome is decided by two thresholds and a margin (see the constants).
+An index from terms to phrasings keeps the work per question proportional to
+the phrasings that share a term with it, not to the size of the knowledge base.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+import snowballstemmer
+from rapidfuzz import fuzz, process
+
+from bot.core.knowledge import Entry, KnowledgeBase, phrasing_key
+from bot.core.text import clean_question
+
+Outcome = Literal["answer", "suggest", "unknown"]
+
+ANSWER_THRESHOLD = 62.0
+"""Score (0-100) from which the best entry is given as the answer: below it, too much of
+the question (or of the entry's phrasing) is unexplained to state a fact."""
+SUGGEST_THRESHOLD = 40.0
+"""Score from which entries are offered as "did you mean": a real topical overlap;
+below it the question is about something the article does not cover."""
+MARGIN = 6.0
+"""Points the best entry must lead the next *different* entry by to be answered outright;
+closer than that, the reader chooses."""
+MAX_SUGGESTIONS = 3
+"""At most this many "did you mean" entries (and buttons in Discord)."""
+
+QUESTION_WEIGHT = 0.6
+"""Share of the score from how much of the question is explained (the rest: how much of
+the phrasing is asked about). Explaining the question matters more: it is what refuses."""
+TYPE_MISMATCH_FACTOR = 0.8
+"""A "when" question matched to a "who" phrasing keeps 80% of its score: enough to
+suggest, rarely enough to answer."""
+TYPO_MIN_RATIO = 80.0
+"""Similarity (0-100) a misspelt word needs with a knowledge-base word to be repaired
+(one slip in a six-letter word scores about 85)."""
+TYPO_MIN_LENGTH = 4
+"""Shorter words are not repaired: too many real words are one slip apart."""
+TYPO_FACTOR = 0.9
+"""A repaired word counts 90% of a word spelt right."""
+MIN_WEIGHT = 0.25
+"""The weight floor for a term that appears in every entry (it still shows the topic)."""
+MAX_POSTINGS = 5000
+"""Terms in more phrasings than this don't nominate candidates (they still score)."""
+COMMON_RANK_STOP = 150
+"""English words this frequent (the, have, would) carry almost no meaning in a question."""
+COMMON_RANK_EVERYDAY = 4000
+"""Everyday words beyond the knowledge base ("exactly", "weather") weigh less than rare ones."""
+
+# Words that carry no topic: function words, question words (handled as types) and the
+# chatter people wrap questions in. They are removed before weighting.
+STOPWORDS = frozenset(
+    """a an the and or but if so of to in on at by for from with about as into onto over
+    is are was were be been being am do does did done doing have has had having
+    i me my we us our you your he him his she her it its they them their this that these
+    those there here what which who whom whose when where why how much many long far
+    can could would should will shall may might must not no yes
+    just really actually exactly please pls plz thanks thank thx ty hi hello hey hiya yo
+    ok okay lol lmao haha hmm um uh btw quick question questions ask asking wondering
+    wonder curious know tell explain say said mean bot storybot anyone someone guys also
+    then again still even any some all get got like kind sort bit lot one something
+    thing things stuff article story report""".split()
+)
+
+_WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), qtype)
+    for pattern, qtype in (
+        (r"\bhow (many|much)\b|\bnumber of\b|\bhow old\b|\bage\b", "how-many"),
+        (r"\bhow long\b|\bduration\b|\bhours?\b", "how-long"),
+        (r"\bhow far\b|\bdistance\b", "how-far"),
+        (r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b", "why"),
+        (r"\bwho(m|se)?\b", "who"),
+        (r"\bwhen\b|\bwhat (time|day|year|date)\b|\bwhich (day|year)\b", "when"),
+        (r"\bwhere\b|\bwhich (city|country|river|place)\b", "where"),
+    )
+)
+# Types that can answer each other's questions ("how many hours" is a duration).
+_COMPATIBLE = {
+    "how-many": {"how-long", "how-far"},
+    "how-long": {"how-many", "how-far"},
+    "how-far": {"how-many", "how-long"},
+}
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball stem of a casefolded word."""
+    return str(_STEMMER.stemWord(word))
+
+
+def words(text: str) -> list[str]:
+    """Casefolded words of a text: hyphens split, possessive 's dropped, apostrophes removed."""
+    return [_plain(w) for w in _WORD.findall(text.casefold().replace("’", "'"))]
+
+
+def _plain(word: str) -> str:
+    return (word[:-2] if word.endswith("'s") else word).replace("'", "")
+
+
+def question_type(text: str) -> str | None:
+    """The question type a text asks (who, when, how-many, ...), or None if unclear."""
+    lowered = text.casefold()
+    for pattern, qtype in _WH_TYPES:
+        if pattern.search(lowered):
+            return qtype
+    return None
+
+
+@lru_cache(maxsize=1)
+def common_words() -> dict[str, int]:
+    """Ordinary English words with their frequency rank (0 = most frequent)."""
+    text = resources.files("bot.core").joinpath("data/common_words.txt").read_text("utf-8")
+    ranked = [w for w in text.splitlines() if w and not w.startswith("#")]
+    return {w: i for i, w in enumerate(ranked)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One entry's score for a question, and the phrasing that earned it."""
+
+    entry: Entry
+    score: float
+    phrasing: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the matcher concluded about one question."""
+
+    question: str
+    outcome: Outcome
+    candidates: tuple[Candidate, ...] = ()
+    reason: str = ""
+
+    @property
+    def best(self) -> Candidate | None:
+        """The answering candidate (only when the outcome is "answer")."""
+        return self.candidates[0] if self.outcome == "answer" and self.candidates else None
+
+    @property
+    def suggestions(self) -> tuple[Candidate, ...]:
+        """The "did you mean" candidates (only when the outcome is "suggest")."""
+        return self.candidates if self.outcome == "suggest" else ()
+
+
+@dataclass(frozen=True)
+class _Term:
+    """A question term after synonym folding and typo repair."""
+
+    key: str
+    weight: float
+    original: str
+    name_like: bool
+
+
+@dataclass(frozen=True)
+class _Phrasing:
+    entry_index: int
+    text: str
+    terms: frozenset[str]
+    weight: float
+    qtype: str | None
+
+
+class Matcher:
+    """An index over one knowledge base's phrasings; immutable once built."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self._common = common_words()
+        self._synonyms = self._synonym_table(kb.synonyms)
+        self._max_phrase = max((len(k) for k in self._synonyms), default=1)
+        self._index = {e.id: i for i, e in enumerate(kb.entries)}
+        self._phrasings: list[_Phrasing] = []
+        self._exact: dict[str, int] = {}
+        entry_terms: list[set[str]] = []
+        raw_terms: list[list[frozenset[str]]] = []
+        for index, entry in enumerate(kb.entries):
+            per_phrasing = [frozenset(self._terms_of(p)) for p in entry.phrasings]
+            raw_terms.append(per_phrasing)
+            entry_terms.append(set().union(*per_phrasing))
+            for phrasing in entry.phrasings:
+                self._exact.setdefault(phrasing_key(phrasing), index)
+        # Inverse document frequency over entries: a term in every entry says little.
+        df: dict[str, int] = defaultdict(int)
+        for terms in entry_terms:
+            for term in terms:
+                df[term] += 1
+        n = max(len(kb.entries), 2)
+        self._weights = {
+            t: max(MIN_WEIGHT, 1.0 - math.log(1 + c) / math.log(1 + n)) for t, c in df.items()
+        }
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        for index, entry in enumerate(kb.entries):
+            for phrasing, terms in zip(entry.phrasings, raw_terms[index], strict=True):
+                pid = len(self._phrasings)
+                self._phrasings.append(
+                    _Phrasing(
+                        entry_index=index,
+                        text=phrasing,
+                        terms=terms,
+                        weight=sum(self._weights[t] for t in terms) or 1.0,
+                        qtype=question_type(phrasing) or entry.type,
+                    )
+                )
+                for term in terms:
+                    self._postings[term].append(pid)
+        # Everything an entry mentions, for the "names must be in the entry" check.
+        self._entry_vocab = [
+            terms | set(self._terms_of(f"{e.answer} {e.source}"))
+            for terms, e in zip(entry_terms, kb.entries, strict=True)
+        ]
+        self._vocab: set[str] = set().union(*self._entry_vocab) if self._entry_vocab else set()
+        self._vocab_list = sorted(self._vocab)
+
+    # ------------------------------------------------------------------ analysis
+
+    @staticmethod
+    def _synonym_table(groups: Iterable[Sequence[str]]) -> dict[tuple[str, ...], str]:
+        table: dict[tuple[str, ...], str] = {}
+        for group in groups:
+            canonical = "_".join(stem(w) for w in words(group[0]))
+            for phrase in group:
+                key = tuple(stem(w) for w in words(phrase))
+                if key:
+                    table.setdefault(key, canonical)
+        return table
+
+    def _fold(self, stems: list[str]) -> list[tuple[str, int, int]]:
+        """Replace synonym phrases (longest first) by their canonical term.
+
+        Returns (term, start, end) spans over the input word positions.
+        """
+        out: list[tuple[str, int, int]] = []
+        i = 0
+        while i < len(stems):
+            for size in range(min(self._max_phrase, len(stems) - i), 0, -1):
+                canonical = self._synonyms.get(tuple(stems[i : i + size]))
+                if canonical is not None:
+                    out.append((canonical, i, i + size))
+                    i += size
+                    break
+            else:
+                out.append((stems[i], i, i + 1))
+                i += 1
+        return out
+
+    def _terms_of(self, text: str) -> list[str]:
+        """Content terms of a knowledge-base text (no typo repair: it is curated)."""
+        ws = words(text)
+        return [
+            term
+            for term, start, end in self._fold([stem(w) for w in ws])
+            if not (end - start == 1 and ws[start] in STOPWORDS)
+        ]
+
+    def _analyse(self, text: str) -> list[_Term]:
+        """Content terms of a reader's question, typos repaired, each with its weight."""
+        original = _WORD.findall(text.replace("’", "'"))
+        ws = [_plain(w.casefold()) for w in original]
+        terms: list[_Term] = []
+        for term, start, end in self._fold([stem(w) for w in ws]):
+            word = ws[start]
+            if end - start == 1 and word in STOPWORDS:
+                continue
+            # A capitalised word past the first, or a number, names something specific.
+            name_like = any(ch.isdigit() for ch in word) or (
+                start > 0 and original[start][:1].isupper() and original[start] != "I"
+            )
+            if term in self._vocab:
+                terms.append(_Term(term, self._weights.get(term, 1.0), word, name_like))
+                continue
+            rank = self._common.get(word.replace("'", ""))
+            if rank is None:
+                repaired = self._repair(term, word)
+                if repaired is not None:
+                    weight = self._weights.get(repaired, 1.0) * TYPO_FACTOR
+                    terms.append(_Term(repaired, weight, word, name_like))
+                    continue
+                # Neither story vocabulary nor ordinary English: a name or a real unknown.
+                terms.append(_Term(term, 1.0, word, True))
+            elif rank < COMMON_RANK_STOP:
+                continue
+            else:
+                weight = 0.6 if rank < COMMON_RANK_EVERYDAY else 0.85
+                terms.append(_Term(term, weight, word, name_like))
+        return terms
+
+    def _repair(self, term: str, word: str) -> str | None:
+        """The knowledge-base term a misspelt word most likely meant, if any."""
+        if len(word) < TYPO_MIN_LENGTH or word.isdigit() or not self._vocab_list:
+            return None
+        found = process.extractOne(
+            term, self._vocab_list, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_RATIO
+        )
+        if found is None:
+            found = process.extractOne(
+                word, self._vocab_list, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_RATIO
+            )
+        return found[0] if found else None
+
+    # ------------------------------------------------------------------ matching
+
+    def match(self, question: str) -> Result:
+        """Decide how to answer one question."""
+        text = clean_question(question)
+        if not text:
+            return Result(text, "unknown", reason="empty question")
+        exact = self._exact.get(phrasing_key(text))
+        if exact is not None:
+            entry = self.kb.entries[exact]
+            return Result(text, "answer", (Candidate(entry, 100.0, entry.question),), "exact")
+        terms = self._analyse(text)
+        if not terms:
+            return Result(text, "unknown", reason="no content words")
+        ranked = self._rank(terms, question_type(text))
+        if not ranked or ranked[0].score < SUGGEST_THRESHOLD:
+            return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
+        best = ranked[0]
+        missing = self._missing_names(terms, best.entry)
+        if missing:
+            return Result(text, "unknown", (), f"not in the best entry: {', '.join(missing)}")
+        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+        if best.score >= ANSWER_THRESHOLD and best.score - runner_up >= MARGIN:
+            return Result(text, "answer", (best,), "confident")
+        suggestions = tuple(c for c in ranked[:MAX_SUGGESTIONS] if c.score >= SUGGEST_THRESHOLD)
+        return Result(text, "suggest", suggestions, "close call")
+
+    def _rank(self, terms: list[_Term], qtype: str | None) -> list[Candidate]:
+        """Every entry sharing a term with the question, best first."""
+        query: dict[str, float] = {}
+        for t in terms:
+            query[t.key] = max(query.get(t.key, 0.0), t.weight)
+        total = sum(query.values())
+        candidates: set[int] = set()
+        for key in query:
+            postings = self._postings.get(key, ())
+            if len(postings) <= MAX_POSTINGS:
+                candidates.update(postings)
+        best: dict[int, tuple[float, _Phrasing]] = {}
+        for pid in candidates:
+            phrasing = self._phrasings[pid]
+            shared = sum(w for k, w in query.items() if k in phrasing.terms)
+            shared_p = sum(self._weights[k] for k in query if k in phrasing.terms)
+            score = 100.0 * (
+                QUESTION_WEIGHT * shared / total
+                + (1 - QUESTION_WEIGHT) * min(1.0, shared_p / phrasing.weight)
+            )
+            if (
+                qtype
+                and phrasing.qtype
+                and qtype != phrasing.qtype
+                and phrasing.qtype not in _COMPATIBLE.get(qtype, ())
+            ):
+                score *= TYPE_MISMATCH_FACTOR
+            previous = best.get(phrasing.entry_index)
+            if previous is None or score > previous[0]:
+                best[phrasing.entry_index] = (score, phrasing)
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+        return [
+            Candidate(self.kb.entries[index], round(score, 1), phrasing.text)
+            for index, (score, phrasing) in ranked
+        ]
+
+    def _missing_names(self, terms: list[_Term], entry: Entry) -> list[str]:
+        """Names and numbers in the question that the entry never mentions."""
+        vocab = self._entry_vocab[self._index[entry.id]]
+        return [t.original for t in terms if t.name_like and t.key not in vocab]
+
+    def complete(self, prefix: str, limit: int = 25) -> list[Entry]:
+        """Entries whose questions best fit a partly typed question (for autocomplete)."""
+        text = clean_question(prefix, limit=100)
+        if not text:
+            return list(self.kb.entries[:limit])
+        found = process.extract(
+            text.casefold(),
+            [e.question.casefold() for e in self.kb.entries],
+            scorer=fuzz.WRatio,
+            limit=limit,
+            score_cutoff=30,
+        )
+        return [self.kb.entries[index] for _, _, index in found]

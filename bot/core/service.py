@@ -1,0 +1,126 @@
+"""The one object every front end talks to: the current knowledge base and its matcher.
+
+The CLI, the console and the Discord cogs all ask and curate through a
+`StoryService`, so they answer the same way. Changes go through `bot.core.store`
+(locked, validated, atomic) and the freshly loaded knowledge base is swapped in
+whole; a reader never sees half of a change. A reload that fails keeps the last
+good knowledge base serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.core import store
+from bot.core.errors import KnowledgeError
+from bot.core.knowledge import KnowledgeBase, entry_files, load_knowledge
+from bot.core.matching import Matcher, Result
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _State:
+    kb: KnowledgeBase
+    matcher: Matcher
+    stamp: tuple[tuple[str, float, int], ...]
+
+
+def _stamp(root: Path) -> tuple[tuple[str, float, int], ...]:
+    """Names, modification times and sizes of the files a knowledge base is read from."""
+    paths = [root / "story.yaml", root / "article.txt", root / "synonyms.yaml", *entry_files(root)]
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        out.append((str(path), st.st_mtime, st.st_size))
+    return tuple(out)
+
+
+class StoryService:
+    """Answers questions from a knowledge folder and applies curators' changes to it."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        stamp = _stamp(self.root)
+        kb = load_knowledge(self.root)  # raises KnowledgeError: no good base to fall back on
+        self._state = _State(kb, Matcher(kb), stamp)
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        """The knowledge base being served."""
+        return self._state.kb
+
+    @property
+    def matcher(self) -> Matcher:
+        """The matcher over the knowledge base being served."""
+        return self._state.matcher
+
+    def ask(self, question: str) -> Result:
+        """Match a question against the current knowledge base."""
+        return self._state.matcher.match(question)
+
+    def _swap(self, kb: KnowledgeBase, stamp: tuple[tuple[str, float, int], ...] | None = None) -> KnowledgeBase:  # noqa: E501
+        state = _State(kb, Matcher(kb), stamp if stamp is not None else _stamp(self.root))
+        with self._lock:
+            self._state = state
+        return kb
+
+    def reload(self) -> KnowledgeBase:
+        """Load the folder again; on error raise KnowledgeError and keep serving the old base."""
+        stamp = _stamp(self.root)
+        kb = load_knowledge(self.root)
+        log.info("loaded %d entries from %s", len(kb), self.root)
+        return self._swap(kb, stamp)
+
+    def changed_on_disk(self) -> bool:
+        """Whether any knowledge file changed since it was last loaded."""
+        return _stamp(self.root) != self._state.stamp
+
+    def reload_if_changed(self) -> KnowledgeBase | None:
+        """Reload when the files changed; return the new base, or None if nothing changed.
+
+        A broken edit raises KnowledgeError once per change (the stamp is remembered),
+        and the last good base keeps serving.
+        """
+        stamp = _stamp(self.root)
+        if stamp == self._state.stamp:
+            return None
+        try:
+            kb = load_knowledge(self.root)
+        except KnowledgeError:
+            with self._lock:  # don't report the same broken edit every poll
+                self._state = _State(self._state.kb, self._state.matcher, stamp)
+            raise
+        return self._swap(kb, stamp)
+
+    def add(self, raw: Mapping[str, Any], *, author: str | None = None) -> store.Entry:
+        """Validate, save and serve a new entry."""
+        kb, entry = store.add_entry(self.root, raw, author=author)
+        self._swap(kb)
+        return entry
+
+    def update(self, entry_id: str, changes: store.Changes) -> store.Entry:
+        """Validate, save and serve a change to an entry."""
+        kb, entry = store.update_entry(self.root, entry_id, changes)
+        self._swap(kb)
+        return entry
+
+    def add_alternate(self, entry_id: str, phrasing: str) -> store.Entry:
+        """Teach an entry another phrasing."""
+        kb, entry = store.add_alternate(self.root, entry_id, phrasing)
+        self._swap(kb)
+        return entry
+
+    def remove(self, entry_id: str) -> None:
+        """Delete an entry."""
+        self._swap(store.remove_entry(self.root, entry_id))

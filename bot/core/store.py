@@ -1,0 +1,234 @@
+"""Change the knowledge base on disk safely: validated, locked, atomic, comments kept.
+
+Every change follows the same steps, whoever makes it (the CLI, a bot, a second bot):
+
+1. take the folder's file lock, so two writers never interleave;
+2. re-load the knowledge base from disk, so a change made by another process
+   since we last looked is kept, and validate the change against it;
+3. edit the YAML with a round-trip parser, so hand-written comments and order
+   survive, and write it atomically (temporary file in the same folder, flush,
+   fsync, ``os.replace``), so a crash leaves either the old or the new file;
+4. load the result once more; if it does not validate, put the old file back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from bot.core.errors import EntryNotFound, KnowledgeError, Problem, StorageError
+from bot.core.knowledge import (
+    DEFAULT_ENTRIES_FILE,
+    ENTRIES_DIR,
+    Entry,
+    KnowledgeBase,
+    check_new_entry,
+    load_knowledge,
+)
+
+LOCK_FILE = ".storybot.lock"
+LOCK_TIMEOUT_S = 15.0
+"""How long a writer waits for another one before giving up with a clear message."""
+
+_NEW_FILE_HEADER = (
+    "# Entries added with `storybot add` or the bot's /kb commands.\n"
+    "# Same format as the other files in this folder; edit by hand if you like.\n"
+)
+
+
+def _yaml() -> YAML:
+    rt = YAML()  # round-trip: keeps comments, order and quoting of hand-written files
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.width = 4096
+    rt.preserve_quotes = True
+    return rt
+
+
+def _dump(data: CommentedSeq) -> str:
+    out = io.StringIO()
+    _yaml().dump(data, out)
+    # The dumper indents the top-level list by two; our files start entries at column 0.
+    return "".join(
+        line[2:] if line.startswith("  ") else line for line in out.getvalue().splitlines(True)
+    )
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that readers only ever see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _storage_error(exc: OSError, path: Path) -> StorageError:
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EROFS: "the knowledge folder is read-only",
+        errno.EACCES: "no permission to write there",
+        errno.EPERM: "no permission to write there",
+        errno.EDQUOT: "the disk quota is used up",
+    }
+    reason = reasons.get(exc.errno or 0, exc.strerror or str(exc))
+    return StorageError([Problem(f"could not save: {reason}. Nothing was changed.", file=str(path))])  # noqa: E501
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Hold the knowledge folder's write lock."""
+    try:
+        with FileLock(str(root / LOCK_FILE), timeout=LOCK_TIMEOUT_S):
+            yield
+    except Timeout as exc:
+        raise StorageError("another change to the knowledge base is still being saved; try again in a moment") from exc  # noqa: E501
+    except OSError as exc:
+        raise _storage_error(exc, root / LOCK_FILE) from exc
+
+
+def _load_file(path: Path) -> CommentedSeq:
+    if not path.exists():
+        return CommentedSeq()
+    data = _yaml().load(path.read_text(encoding="utf-8"))
+    if data is None:
+        return CommentedSeq()
+    if not isinstance(data, CommentedSeq):
+        raise KnowledgeError([Problem("an entries file must hold a list of entries", file=str(path))])  # noqa: E501
+    return data
+
+
+def _apply(root: Path, path: Path, change: Callable[[CommentedSeq], None]) -> KnowledgeBase:
+    """Edit one entries file under the lock, atomically, and return the re-loaded base."""
+    old_text = path.read_text(encoding="utf-8") if path.exists() else None
+    data = _load_file(path)
+    change(data)
+    new_text = _dump(data)
+    if old_text is None:
+        new_text = _NEW_FILE_HEADER + new_text
+    try:
+        atomic_write(path, new_text)
+    except OSError as exc:
+        raise _storage_error(exc, path) from exc
+    try:
+        return load_knowledge(root)
+    except KnowledgeError:
+        # Should not happen (the change was validated), but never leave a broken base behind.
+        if old_text is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write(path, old_text)
+        raise
+
+
+def _as_map(entry: Entry) -> CommentedMap:
+    return CommentedMap(entry.to_dict())
+
+
+def _find(data: CommentedSeq, entry_id: str) -> int:
+    for index, item in enumerate(data):
+        if isinstance(item, Mapping) and item.get("id") == entry_id:
+            return index
+    raise EntryNotFound(f"entry '{entry_id}' is not in its file any more; reload and try again")
+
+
+def _root_of(kb_or_root: KnowledgeBase | Path | str) -> Path:
+    if isinstance(kb_or_root, KnowledgeBase):
+        if kb_or_root.root is None:
+            raise StorageError("this knowledge base was not loaded from a folder")
+        return kb_or_root.root
+    return Path(kb_or_root)
+
+
+def _stamp(raw: Mapping[str, Any], author: str | None) -> dict[str, Any]:
+    stamped = dict(raw)
+    if author and not stamped.get("added_by"):
+        stamped["added_by"] = author
+    stamped.setdefault("added_at", datetime.now(UTC).strftime("%Y-%m-%d"))
+    return stamped
+
+
+def add_entry(
+    root: Path | str, raw: Mapping[str, Any], *, author: str | None = None, file: str | None = None
+) -> tuple[KnowledgeBase, Entry]:
+    """Validate and append a new entry; return the new knowledge base and the entry."""
+    root = Path(root)
+    target = root / ENTRIES_DIR / (file or DEFAULT_ENTRIES_FILE)
+    with locked(root):
+        entry = check_new_entry(load_knowledge(root), _stamp(raw, author))
+        kb = _apply(root, target, lambda data: data.append(_as_map(entry)))
+    return kb, kb.by_id[entry.id]
+
+
+Changes = Mapping[str, Any] | Callable[[Entry], Mapping[str, Any]]
+
+
+def update_entry(root: Path | str, entry_id: str, changes: Changes) -> tuple[KnowledgeBase, Entry]:
+    """Change fields of an existing entry (in the file it lives in), validated.
+
+    `changes` may be a function of the entry as it is on disk under the lock, so
+    that read-modify-write changes never lose another writer's edit.
+    """
+    root = Path(root)
+    with locked(root):
+        current = load_knowledge(root)
+        old = current.get(entry_id)
+        if old is None or old.file is None:
+            raise EntryNotFound(f"there is no entry '{entry_id}'")
+        if callable(changes):
+            changes = changes(old)
+        merged = {**old.to_dict(), **changes}
+        entry = check_new_entry(current, merged, replacing=entry_id)
+
+        def change(data: CommentedSeq) -> None:
+            item = data[_find(data, entry_id)]
+            new = entry.to_dict()
+            for key in [k for k in item if k not in new]:
+                del item[key]
+            for key, value in new.items():
+                if item.get(key) != value:
+                    item[key] = value
+
+        kb = _apply(root, Path(old.file), change)
+    return kb, kb.by_id[entry.id]
+
+
+def add_alternate(root: Path | str, entry_id: str, phrasing: str) -> tuple[KnowledgeBase, Entry]:
+    """Teach an entry one more way of asking its question."""
+    return update_entry(root, entry_id, lambda old: {"alternates": [*old.alternates, phrasing]})
+
+
+def remove_entry(root: Path | str, entry_id: str) -> KnowledgeBase:
+    """Delete an entry from its file."""
+    root = Path(root)
+    with locked(root):
+        current = load_knowledge(root)
+        old = current.get(entry_id)
+        if old is None or old.file is None:
+            raise EntryNotFound(f"there is no entry '{entry_id}'")
+        return _apply(root, Path(old.file), lambda data: data.pop(_find(data, entry_id)))
