@@ -43,21 +43,25 @@ from bot.core.text import clean_question
 
 Outcome = Literal["answer", "suggest", "unknown"]
 
-ANSWER_THRESHOLD = 62.0
+ANSWER_THRESHOLD = 50.0
 """Score (0-100) from which the best entry is given as the answer: below it, too much of
 the question (or of the entry's phrasing) is unexplained to state a fact."""
 SUGGEST_THRESHOLD = 40.0
 """Score from which entries are offered as "did you mean": a real topical overlap;
 below it the question is about something the article does not cover."""
-MARGIN = 6.0
+ENTRY_BLEND = 0.5
+"""Share of the score from how much of the question the entry as a whole (all phrasings and
+the answer) explains: a paraphrase often mixes words from several of its phrasings."""
+MARGIN = 3.0
 """Points the best entry must lead the next *different* entry by to be answered outright;
 closer than that, the reader chooses."""
 MAX_SUGGESTIONS = 3
 """At most this many "did you mean" entries (and buttons in Discord)."""
 
-QUESTION_WEIGHT = 0.6
-"""Share of the score from how much of the question is explained (the rest: how much of
-the phrasing is asked about). Explaining the question matters more: it is what refuses."""
+BETA2 = 2.0
+"""The score is an F-measure of how much of the question a phrasing explains (recall) and how
+much of the phrasing the question asks about (precision); recall counts BETA2 times as much,
+since an unexplained word in the question is what marks it as out of scope."""
 TYPE_MISMATCH_FACTOR = 0.8
 """A "when" question matched to a "who" phrasing keeps 80% of its score: enough to
 suggest, rarely enough to answer."""
@@ -74,8 +78,17 @@ MAX_POSTINGS = 5000
 """Terms in more phrasings than this don't nominate candidates (they still score)."""
 COMMON_RANK_STOP = 150
 """English words this frequent (the, have, would) carry almost no meaning in a question."""
-COMMON_RANK_EVERYDAY = 4000
-"""Everyday words beyond the knowledge base ("exactly", "weather") weigh less than rare ones."""
+COMMON_RANK_EVERYDAY = 2000
+"""The most common English words ("decide", "come") weigh least among content words."""
+COMMON_RANK_RARE = 20000
+"""Words rarer than this in English are the story's own terms (handcart, Tumen): full weight."""
+EVERYDAY_FACTOR_TOP = 0.5
+"""Weight kept by a knowledge-base word among the most common English words."""
+EVERYDAY_FACTOR = 0.75
+"""Weight kept by a knowledge-base word of ordinary (not rare) English."""
+UNKNOWN_EVERYDAY_WEIGHT = 0.7
+"""Weight of an ordinary English word the knowledge base never uses ("wife", "weather"):
+less than a rare unknown word, more than nothing, since it is what the article lacks."""
 
 # Words that carry no topic: function words, question words (handled as types) and the
 # chatter people wrap questions in. They are removed before weighting.
@@ -89,7 +102,22 @@ STOPWORDS = frozenset(
     ok okay lol lmao haha hmm um uh btw quick question questions ask asking wondering
     wonder curious know tell explain say said mean bot storybot anyone someone guys also
     then again still even any some all get got like kind sort bit lot one something
-    thing things stuff article story report""".split()
+    thing things stuff article story report cheers mate buddy dude pal bro wow cool nice
+    great awesome crazy interesting brr oh ah well anyway heard read saw seen radio news
+    one more other good morning""".split()
+)
+# Chat spellings people type; mapped before anything else.
+SLANG = {
+    "ppl": "people", "u": "you", "ur": "your", "r": "are", "wat": "what", "wot": "what",
+    "abt": "about", "cuz": "because", "bc": "because", "coz": "because", "y": "why",
+    "n": "and", "tho": "though", "thru": "through", "bout": "about", "wen": "when",
+    "whr": "where", "km": "kilometre", "kms": "kilometre", "hrs": "hours", "hr": "hour",
+    "mins": "minutes", "govt": "government", "nk": "north korea", "dprk": "north korea",
+}  # fmt: skip
+# Questions about the bot itself, not the story.
+_ABOUT_BOT = re.compile(
+    r"(your|yourself|you'?re|are you|r u|who (made|built|created|programmed) you|"
+    r"do you (like|think|feel|believe))\b"
 )
 
 _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -123,7 +151,11 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Casefolded words of a text: hyphens split, possessive 's dropped, apostrophes removed."""
-    return [_plain(w) for w in _WORD.findall(text.casefold().replace("’", "'"))]
+    out: list[str] = []
+    for raw in _WORD.findall(text.casefold().replace("’", "'")):
+        word = _plain(raw)
+        out.extend(SLANG.get(word, word).split())
+    return out
 
 
 def _plain(word: str) -> str:
@@ -145,6 +177,13 @@ def common_words() -> dict[str, int]:
     text = resources.files("bot.core").joinpath("data/common_words.txt").read_text("utf-8")
     ranked = [w for w in text.splitlines() if w and not w.startswith("#")]
     return {w: i for i, w in enumerate(ranked)}
+
+
+def _everyday_factor(rank: int | None) -> float:
+    """How much a word's frequency in ordinary English discounts its weight."""
+    if rank is None or rank >= COMMON_RANK_RARE:
+        return 1.0
+    return EVERYDAY_FACTOR_TOP if rank < COMMON_RANK_EVERYDAY else EVERYDAY_FACTOR
 
 
 @dataclass(frozen=True)
@@ -214,14 +253,32 @@ class Matcher:
             entry_terms.append(set().union(*per_phrasing))
             for phrasing in entry.phrasings:
                 self._exact.setdefault(phrasing_key(phrasing), index)
-        # Inverse document frequency over entries: a term in every entry says little.
+        # Every word form the knowledge base uses, for typo repair, with its stem.
+        self._forms: dict[str, str] = {}
+        texts = [p for e in kb.entries for p in (*e.phrasings, e.answer, *e.sources)]
+        texts += [w for group in kb.synonyms for w in group]
+        for text in texts:
+            for word in words(text):
+                if word not in STOPWORDS and not word.isdigit():
+                    self._forms.setdefault(word, stem(word))
+        self._form_list = list(self._forms)
+        self._stems = set(self._forms.values())
+        # Inverse document frequency over entries: a term in every entry says little;
+        # so does an everyday English word, next to the story's own names and terms.
         df: dict[str, int] = defaultdict(int)
         for terms in entry_terms:
             for term in terms:
                 df[term] += 1
         n = max(len(kb.entries), 2)
+        rank_of_stem: dict[str, int] = {}
+        for form, stemmed in self._forms.items():
+            rank = self._common.get(form)
+            if rank is not None:
+                rank_of_stem[stemmed] = min(rank, rank_of_stem.get(stemmed, rank))
         self._weights = {
-            t: max(MIN_WEIGHT, 1.0 - math.log(1 + c) / math.log(1 + n)) for t, c in df.items()
+            t: max(MIN_WEIGHT, 1.0 - math.log(1 + c) / math.log(1 + n))
+            * _everyday_factor(rank_of_stem.get(t))
+            for t, c in df.items()
         }
         self._postings: dict[str, list[int]] = defaultdict(list)
         for index, entry in enumerate(kb.entries):
@@ -238,13 +295,17 @@ class Matcher:
                 )
                 for term in terms:
                     self._postings[term].append(pid)
+        # All of an entry's phrasings and its answer, for the entry-level score.
+        self._entry_terms = [
+            terms | set(self._terms_of(e.answer))
+            for terms, e in zip(entry_terms, kb.entries, strict=True)
+        ]
         # Everything an entry mentions, for the "names must be in the entry" check.
         self._entry_vocab = [
-            terms | set(self._terms_of(f"{e.answer} {e.source}"))
+            terms | set(self._terms_of(e.answer))
             for terms, e in zip(entry_terms, kb.entries, strict=True)
         ]
         self._vocab: set[str] = set().union(*self._entry_vocab) if self._entry_vocab else set()
-        self._vocab_list = sorted(self._vocab)
 
     # ------------------------------------------------------------------ analysis
 
@@ -289,10 +350,23 @@ class Matcher:
 
     def _analyse(self, text: str) -> list[_Term]:
         """Content terms of a reader's question, typos repaired, each with its weight."""
-        original = _WORD.findall(text.replace("’", "'"))
-        ws = [_plain(w.casefold()) for w in original]
+        original: list[str] = []
+        ws: list[str] = []
+        for raw in _WORD.findall(text.replace("’", "'")):
+            for word in SLANG.get(_plain(raw.casefold()), _plain(raw.casefold())).split():
+                original.append(raw)
+                ws.append(word)
+        stems: list[str] = []
+        repaired: list[bool] = []
+        for word in ws:
+            stemmed = stem(word)
+            fixed = None
+            if word not in STOPWORDS and stemmed not in self._stems:
+                fixed = self._repair(word)
+            stems.append(fixed or stemmed)
+            repaired.append(fixed is not None)
         terms: list[_Term] = []
-        for term, start, end in self._fold([stem(w) for w in ws]):
+        for term, start, end in self._fold(stems):
             word = ws[start]
             if end - start == 1 and word in STOPWORDS:
                 continue
@@ -300,37 +374,28 @@ class Matcher:
             name_like = any(ch.isdigit() for ch in word) or (
                 start > 0 and original[start][:1].isupper() and original[start] != "I"
             )
-            if term in self._vocab:
-                terms.append(_Term(term, self._weights.get(term, 1.0), word, name_like))
-                continue
-            rank = self._common.get(word.replace("'", ""))
-            if rank is None:
-                repaired = self._repair(term, word)
-                if repaired is not None:
-                    weight = self._weights.get(repaired, 1.0) * TYPO_FACTOR
-                    terms.append(_Term(repaired, weight, word, name_like))
+            weight = self._weights.get(term)
+            if weight is None:  # a word the knowledge base never uses
+                rank = self._common.get(word)
+                if rank is not None and rank < COMMON_RANK_STOP:
                     continue
-                # Neither story vocabulary nor ordinary English: a name or a real unknown.
-                terms.append(_Term(term, 1.0, word, True))
-            elif rank < COMMON_RANK_STOP:
-                continue
-            else:
-                weight = 0.6 if rank < COMMON_RANK_EVERYDAY else 0.85
-                terms.append(_Term(term, weight, word, name_like))
+                weight = UNKNOWN_EVERYDAY_WEIGHT if rank is not None else 1.0
+            if any(repaired[start:end]):
+                weight *= TYPO_FACTOR
+            terms.append(_Term(term, weight, word, name_like))
         return terms
 
-    def _repair(self, term: str, word: str) -> str | None:
-        """The knowledge-base term a misspelt word most likely meant, if any."""
-        if len(word) < TYPO_MIN_LENGTH or word.isdigit() or not self._vocab_list:
+    def _repair(self, word: str) -> str | None:
+        """The stem of the knowledge-base word a misspelt word most likely meant, if any.
+
+        Ordinary English words are left alone: "weather" must not become "feather".
+        """
+        if len(word) < TYPO_MIN_LENGTH or word.isdigit() or word in self._common:
             return None
         found = process.extractOne(
-            term, self._vocab_list, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_RATIO
+            word, self._form_list, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_RATIO
         )
-        if found is None:
-            found = process.extractOne(
-                word, self._vocab_list, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_RATIO
-            )
-        return found[0] if found else None
+        return self._forms[found[0]] if found else None
 
     # ------------------------------------------------------------------ matching
 
@@ -343,6 +408,8 @@ class Matcher:
         if exact is not None:
             entry = self.kb.entries[exact]
             return Result(text, "answer", (Candidate(entry, 100.0, entry.question),), "exact")
+        if _ABOUT_BOT.search(text.casefold()):
+            return Result(text, "unknown", reason="a question about me, not the story")
         terms = self._analyse(text)
         if not terms:
             return Result(text, "unknown", reason="no content words")
@@ -375,10 +442,11 @@ class Matcher:
             phrasing = self._phrasings[pid]
             shared = sum(w for k, w in query.items() if k in phrasing.terms)
             shared_p = sum(self._weights[k] for k in query if k in phrasing.terms)
-            score = 100.0 * (
-                QUESTION_WEIGHT * shared / total
-                + (1 - QUESTION_WEIGHT) * min(1.0, shared_p / phrasing.weight)
-            )
+            recall = shared / total  # how much of the question this phrasing explains
+            precision = min(1.0, shared_p / phrasing.weight)  # how much of it was asked about
+            if recall <= 0 or precision <= 0:
+                continue
+            score = 100.0 * (1 + BETA2) * precision * recall / (BETA2 * precision + recall)
             if (
                 qtype
                 and phrasing.qtype
@@ -389,6 +457,11 @@ class Matcher:
             previous = best.get(phrasing.entry_index)
             if previous is None or score > previous[0]:
                 best[phrasing.entry_index] = (score, phrasing)
+        if ENTRY_BLEND:
+            for index, (score, phrasing) in list(best.items()):
+                known = self._entry_terms[index]
+                union = sum(w for k, w in query.items() if k in known) / total
+                best[index] = ((1 - ENTRY_BLEND) * score + ENTRY_BLEND * 100.0 * union, phrasing)
         ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
         return [
             Candidate(self.kb.entries[index], round(score, 1), phrasing.text)
@@ -398,7 +471,13 @@ class Matcher:
     def _missing_names(self, terms: list[_Term], entry: Entry) -> list[str]:
         """Names and numbers in the question that the entry never mentions."""
         vocab = self._entry_vocab[self._index[entry.id]]
-        return [t.original for t in terms if t.name_like and t.key not in vocab]
+        return [
+            t.original
+            for t in terms
+            if t.name_like
+            and t.key not in vocab
+            and (t.key not in self._vocab or any(ch.isdigit() for ch in t.original))
+        ]
 
     def complete(self, prefix: str, limit: int = 25) -> list[Entry]:
         """Entries whose questions best fit a partly typed question (for autocomplete)."""

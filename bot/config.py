@@ -1,0 +1,147 @@
+"""Settings for `storybot run`, read once from the environment (and a local `.env`).
+
+Every variable has the `STORYBOT_` prefix except `DISCORD_TOKEN`, the name every
+Discord tutorial uses. The token is held in a `Secret`, which never shows itself
+in a repr, a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+ENV_PREFIX = "STORYBOT_"
+TOKEN_VARIABLE = "DISCORD_TOKEN"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Secret:
+    """A string that prints as asterisks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        """The secret itself, for the one place that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The bot's configuration. See `.env.example` for what each one means."""
+
+    token: Secret = field(default_factory=lambda: Secret(""))
+    knowledge: str | None = None
+    data_dir: Path = Path("data")
+    guild_id: int | None = None
+    curator_role_id: int | None = None
+    curator_channel_id: int | None = None
+    log_level: str = "INFO"
+    shard_count: int | None = None
+    auto_shard: bool = False
+    api_base: str | None = None
+    gateway_url: str | None = None
+    cooldown_questions: int = 5
+    cooldown_seconds: float = 30.0
+    answer_channels: frozenset[int] = frozenset()
+    reload_interval_s: float = 2.0
+    health_max_age_s: float = 90.0
+
+    @property
+    def heartbeat_file(self) -> Path:
+        """The file the bot touches while connected (read by `storybot healthcheck`)."""
+        return self.data_dir / "heartbeat"
+
+    @property
+    def database(self) -> Path:
+        """The SQLite file for unanswered questions and votes."""
+        return self.data_dir / "storybot.sqlite3"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from `env` (default: os.environ); raise ConfigError on bad values."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name, "").strip()
+            return value or None
+
+        def number(name: str, kind: type[int] | type[float], default: float | None = None) -> float | None:  # noqa: E501
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{ENV_PREFIX}{name} must be a number, not {raw!r}") from None
+            if value < 0:
+                raise ConfigError(f"{ENV_PREFIX}{name} must not be negative")
+            return value
+
+        def snowflake(name: str) -> int | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            if not raw.isdigit():
+                raise ConfigError(f"{ENV_PREFIX}{name} must be a Discord id (digits only; enable Developer Mode, then right-click → Copy ID), not {raw!r}")  # noqa: E501
+            return int(raw)
+
+        shards = get("SHARD_COUNT")
+        auto_shard = shards is not None and shards.lower() == "auto"
+        shard_count = None if shards is None or auto_shard else int(number("SHARD_COUNT", int) or 0) or None  # noqa: E501
+        channels = get("ANSWER_CHANNELS") or ""
+        try:
+            answer_channels = frozenset(int(c) for c in channels.replace(",", " ").split())
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}ANSWER_CHANNELS must be channel ids separated by commas, not {channels!r}") from None  # noqa: E501
+        level = (get("LOG_LEVEL") or "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")  # noqa: E501
+        return cls(
+            token=Secret(env.get(TOKEN_VARIABLE, "").strip()),
+            knowledge=get("KNOWLEDGE"),
+            data_dir=Path(get("DATA") or "data"),
+            guild_id=snowflake("GUILD_ID"),
+            curator_role_id=snowflake("CURATOR_ROLE_ID"),
+            curator_channel_id=snowflake("CURATOR_CHANNEL_ID"),
+            log_level=level,
+            shard_count=shard_count,
+            auto_shard=auto_shard,
+            api_base=(get("API_BASE") or "").rstrip("/") or None,
+            gateway_url=get("GATEWAY_URL"),
+            cooldown_questions=int(number("COOLDOWN_QUESTIONS", int, 5) or 0),
+            cooldown_seconds=float(number("COOLDOWN_SECONDS", float, 30.0) or 0.0),
+            answer_channels=answer_channels,
+            reload_interval_s=float(number("RELOAD_INTERVAL", float, 2.0) or 2.0),
+            health_max_age_s=float(number("HEALTH_MAX_AGE", float, 90.0) or 90.0),
+        )
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return f"Settings({shown})"
+
+
+def load_dotenv_file(path: Path = Path(".env")) -> None:
+    """Read a local `.env` into the environment (real environment variables win)."""
+    if path.is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
