@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS votes (
 class Unanswered:
     """A question readers asked that no entry answered, and how often."""
 
+    id: int
     key: str
     question: str
     count: int
@@ -82,24 +83,24 @@ class FeedbackStore:
         """The most often asked unanswered questions."""
         with self._connect() as db:
             rows = db.execute(
-                "SELECT key, question, count FROM unanswered "
+                "SELECT rowid, key, question, count FROM unanswered "
                 "ORDER BY count DESC, last_seen DESC LIMIT ?",
                 (limit,),
             ).fetchall()
         return [Unanswered(*row) for row in rows]
 
-    def get_unanswered(self, key: str) -> Unanswered | None:
-        """One unanswered question by its key."""
+    def get_unanswered(self, row_id: int) -> Unanswered | None:
+        """One unanswered question by its id."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT key, question, count FROM unanswered WHERE key = ?", (key,)
+                "SELECT rowid, key, question, count FROM unanswered WHERE rowid = ?", (row_id,)
             ).fetchone()
         return Unanswered(*row) if row else None
 
-    def forget_unanswered(self, key: str) -> None:
+    def forget_unanswered(self, row_id: int) -> None:
         """Drop a question once a curator has dealt with it."""
         with self._connect() as db:
-            db.execute("DELETE FROM unanswered WHERE key = ?", (key,))
+            db.execute("DELETE FROM unanswered WHERE rowid = ?", (row_id,))
 
     def record_vote(self, answer_key: str, user_id: int, entry_id: str, helpful: bool) -> bool:
         """Record a user's vote on one answer; return False if it repeats their vote."""

@@ -27,7 +27,7 @@ import yaml
 from rapidfuzz import fuzz, process
 
 from bot.core.errors import KnowledgeError, Problem
-from bot.core.text import collapse_whitespace, normalise_for_compare, split_sentences
+from bot.core.text import collapse_whitespace, normalise_for_compare, split_sentences, strip_marks
 
 try:  # PyYAML's C loader is ~10x faster; fall back to pure Python where it isn't built.
     from yaml import CSafeLoader as _BaseLoader
@@ -140,7 +140,10 @@ class Story:
         found = process.extractOne(
             normalise_for_compare(text),
             [normalise_for_compare(s) for s in self.sentences],
-            scorer=fuzz.WRatio,
+            # token_set_ratio rewards a sentence that contains most of the words given,
+            # which is what a slightly misquoted source looks like (WRatio favours length).
+            scorer=fuzz.token_set_ratio,
+            processor=str.casefold,
             score_cutoff=50,
         )
         return self.sentences[found[2]] if found else None
@@ -332,6 +335,18 @@ class _EntryChecker:
 
 def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slugify(text: str, taken: Iterable[str] = (), limit: int = 48) -> str:
+    """An id for a new entry from its question: 'How far did they go?' -> 'how-far-did-they-go'."""
+    words = re.findall(r"[a-z0-9]+", strip_marks(text).casefold())
+    base = "-".join(words)[:limit].strip("-") or "entry"
+    taken = set(taken)
+    slug, n = base, 2
+    while slug in taken:
+        slug = f"{base}-{n}"
+        n += 1
+    return slug
 
 
 def phrasing_key(text: str) -> str:

@@ -6,7 +6,8 @@ What it fakes (enough for a real ``discord.Client`` / ``commands.Bot`` / ``AutoS
   application-command bulk overwrite/fetch (global and guild), interaction callbacks (with the
   ``?with_response=1`` JSON body discord.py 2.7 requires), interaction webhooks (followups,
   ``@original`` edit/fetch/delete), channel messages (create/edit/delete/fetch, JSON or multipart
-  with ``payload_json``), typing, reactions, channel/member fetch. Every request is recorded in
+  with ``payload_json``), DMs (``POST /users/@me/channels``), typing, reactions, channel/member
+  fetch. Every request is recorded in
   ``fake.requests``; unknown routes answer 404 ``{"message": "Unknown", "code": 0}``.
   Some Discord validation is mimicked: empty/over-long messages (50006/50035), double
   interaction acknowledgement (40060), unknown interaction (10062, optionally after a deadline),
@@ -19,8 +20,9 @@ What it fakes (enough for a real ``discord.Client`` / ``commands.Bot`` / ``AutoS
 * Fault injection: ``fail_next`` (429 with ``Via`` header / 5xx / delays), ``drop_gateway``,
   ``send_reconnect``, ``invalidate_session``, ``stop_heartbeat_acks``.
 
-What it does not fake: voice, CDN/attachments download, permissions enforcement, audit logs,
-real rate-limit buckets, zlib/zstd transport compression, more than one guild.
+What it does not fake: voice, CDN/attachment downloads, permission enforcement, audit logs, real
+rate-limit buckets, zlib/zstd transport compression, more than one guild, and the echo of the
+bot's own messages as MESSAGE_CREATE.
 
 Run as a script (``python tests/e2e/fake_discord.py --port 0 --port-file P``) for out-of-process
 checks; a control API lives under ``/_fake/`` (slash, message, requests, state, drop, dispatch).
@@ -41,7 +43,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,6 +61,13 @@ MEMBER_PERMISSIONS = str(
 BOT_PERMISSIONS = str(int(MEMBER_PERMISSIONS) | (1 << 13) | (1 << 38))  # + manage msgs, threads
 NAME_RE = re.compile(r"^[-_\w]{1,32}$")
 Json = Any
+
+
+def json_response(data: Json, status: int = 200, headers: dict | None = None) -> web.Response:
+    """discord.py only parses JSON if Content-Type is exactly ``application/json``; aiohttp's
+    ``web.json_response`` appends ``; charset=utf-8``, which makes discord.py see a str."""
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=hdrs)
 
 
 def _now_iso() -> str:
@@ -103,7 +112,7 @@ class FaultRule:
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class _Conn:
     ws: web.WebSocketResponse
     request: web.BaseRequest
@@ -113,7 +122,7 @@ class _Conn:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Session:
     id: str
     shard: tuple[int, int] | None
@@ -170,6 +179,7 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.gateway_queries: list[dict[str, str]] = []
         self.received_ops: list[dict[str, Any]] = []  # non-heartbeat client->gateway payloads
+        self.dispatched: list[tuple[int | None, str]] = []  # (shard id, event) per dispatch
         self.identify_count = self.resume_count = self.connections = self.heartbeats = 0
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.messages: dict[int, dict[str, Any]] = {}
@@ -180,6 +190,7 @@ class FakeDiscord:
         self.roles: dict[str, int] = {"@everyone": guild_id, "Curators": curators_role_id}
         self.members: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {channel_id: self._text_channel(channel_id)}
+        self.dm_channels: dict[int, dict[str, Any]] = {}  # DM channel id -> channel
         self.make_member(self.bot_user, permissions=BOT_PERMISSIONS)
         self.make_member(self.make_user(owner_id, "owner"))
         # internals
@@ -273,7 +284,8 @@ class FakeDiscord:
         return str(self.roles[role]) if isinstance(role, str) and role in self.roles else str(role)
 
     def make_member(
-        self, user: dict | None = None, roles: list[int | str] = (), permissions: str | None = None
+        self, user: dict | None = None, roles: Sequence[int | str] = (),
+        permissions: str | None = None,
     ) -> dict:
         """Member payload (roles may be names like "Curators"); also registers it in the guild."""
         user = user or self.make_user()
@@ -300,6 +312,16 @@ class FakeDiscord:
             "parent_id": None, "last_message_id": None, "rate_limit_per_user": 0, "flags": 0,
         }
 
+    def dm_channel(self, user: dict) -> dict:
+        """The (created on demand) DM channel between the bot and ``user``."""
+        for ch in self.dm_channels.values():
+            if ch["recipients"][0]["id"] == user["id"]:
+                return ch
+        cid = self.snowflake()
+        ch = {"id": str(cid), "type": 1, "recipients": [user], "last_message_id": None, "flags": 0}
+        self.dm_channels[cid] = ch
+        return ch
+
     def guild_payload(self) -> dict:
         everyone = self._role(self.guild_id, "@everyone", 0, MEMBER_PERMISSIONS)
         return {
@@ -309,7 +331,8 @@ class FakeDiscord:
             "verification_level": 0, "default_message_notifications": 0,
             "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0, "premium_tier": 0,
             "premium_subscription_count": 0, "preferred_locale": "en-US", "features": [],
-            "roles": [everyone, self._role(self.curators_role_id, "Curators", 1, MEMBER_PERMISSIONS)],
+            "roles": [everyone,
+                      self._role(self.curators_role_id, "Curators", 1, MEMBER_PERMISSIONS)],
             "emojis": [], "stickers": [], "system_channel_id": None, "system_channel_flags": 0,
             "rules_channel_id": None, "public_updates_channel_id": None, "vanity_url_code": None,
             "application_id": None, "max_members": 500000, "premium_progress_bar_enabled": False,
@@ -320,8 +343,10 @@ class FakeDiscord:
             "soundboard_sounds": [],
         }
 
-    def _message(self, channel_id: int, body: dict, *, author: dict | None = None, **extra: Any) -> dict:
-        msg = {
+    def _message(
+        self, channel_id: int, body: dict, *, author: dict | None = None, **extra: Any
+    ) -> dict:
+        msg: dict[str, Any] = {
             "id": str(self.snowflake()), "channel_id": str(channel_id), "type": 0,
             "author": author or self.bot_user, "content": body.get("content") or "",
             "timestamp": _now_iso(), "edited_timestamp": None, "tts": bool(body.get("tts")),
@@ -329,10 +354,11 @@ class FakeDiscord:
             "embeds": body.get("embeds") or [], "components": body.get("components") or [],
             "pinned": False, "flags": body.get("flags") or 0,
         }
-        if str(channel_id) in self.channels or int(channel_id) in self.channels:
+        if int(channel_id) in self.channels:
             msg["guild_id"] = str(self.guild_id)
         if ref := body.get("message_reference"):
             msg["type"] = 19
+            ref = {k: str(v) if k.endswith("_id") else v for k, v in ref.items()}
             msg["message_reference"] = {"channel_id": str(channel_id), **ref}
             if (refd := self.messages.get(int(ref.get("message_id", 0)))) is not None:
                 msg["referenced_message"] = refd
@@ -377,7 +403,8 @@ class FakeDiscord:
     async def wait_for_request(
         self, predicate: Callable[[RecordedRequest], bool] | str, timeout: float = 10.0
     ) -> RecordedRequest:
-        """First completed request (past or future) matching ``predicate``."""
+        """First completed request (past or future) matching ``predicate``. Resolves once the
+        fake has built the response, i.e. possibly just before the client has processed it."""
         pred = self._pred(predicate)
         for r in self.requests:
             if r.status and pred(r):
@@ -398,7 +425,7 @@ class FakeDiscord:
         return [r for r in self.requests if r.path.startswith(prefixes)]
 
     async def wait_for_reply(self, ref: int, timeout: float = 10.0) -> RecordedRequest:
-        """The callback for interaction ``ref``, or a channel message replying to message ``ref``."""
+        """Callback of interaction ``ref``, or a channel message replying to message ``ref``."""
         if int(ref) in self.interactions:
             return await self.wait_for_request(
                 lambda r: r.path.startswith(f"/interactions/{ref}/") and r.status < 300, timeout
@@ -427,7 +454,7 @@ class FakeDiscord:
         self, method: str, path_regex: str, status: int | None = 429, times: int = 1,
         retry_after: float = 0.5, global_: bool = False, delay: float = 0.0,
     ) -> FaultRule:
-        """Next ``times`` matching requests get ``status`` (after ``delay`` s); status=None: delay only."""
+        """Next ``times`` matching requests get ``status`` after ``delay`` s (None: delay only)."""
         rule = FaultRule(method, path_regex, status, times, retry_after, global_, delay)
         self._faults.append(rule)
         return rule
@@ -474,6 +501,7 @@ class FakeDiscord:
         session.seq += 1
         frame = {"op": 0, "t": event, "s": session.seq, "d": data}
         session.buffer.append(frame)
+        self.dispatched.append((session.shard[0] if session.shard else None, event))
         if session.conn is not None and not await self._send(session.conn, frame):
             session.conn = None
 
@@ -531,7 +559,7 @@ class FakeDiscord:
         return ws
 
     async def _on_op(self, conn: _Conn, payload: dict) -> None:
-        op, d = payload.get("op"), payload.get("d")
+        op, d = payload.get("op"), payload.get("d") or {}
         if op == 1:
             self.heartbeats += 1
             if not self.stop_heartbeat_acks:
@@ -612,7 +640,8 @@ class FakeDiscord:
         query = (d.get("query") or "").lower()
         members = [
             m for m in self.members.values()
-            if (not ids or m["user"]["id"] in ids) and m["user"]["username"].lower().startswith(query)
+            if (not ids or m["user"]["id"] in ids)
+            and m["user"]["username"].lower().startswith(query)
         ]
         chunk = {"guild_id": str(d.get("guild_id")), "members": members, "chunk_index": 0,
                  "chunk_count": 1, "not_found": [], "nonce": d.get("nonce")}
@@ -625,6 +654,7 @@ class FakeDiscord:
             return options
         out = []
         for name, value in (options or {}).items():
+            opt: dict[str, Any]
             if isinstance(value, bool):
                 opt = {"type": 5, "value": value}
             elif isinstance(value, int):
@@ -670,14 +700,16 @@ class FakeDiscord:
         return data
 
     async def _interaction(
-        self, itype: int, data: dict, *, user: dict | None = None, roles: list = (),
+        self, itype: int, data: dict, *, user: dict | None = None, roles: Sequence[int | str] = (),
         permissions: str | None = None, guild: bool = True, channel_id: int | None = None,
         message: dict | None = None, locale: str = "en-US",
     ) -> int:
         iid, token = self.snowflake(), "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
         user = user or self.make_user()
+        if not guild and channel_id is None:
+            channel_id = int(self.dm_channel(user)["id"])
         cid = int(channel_id or self.channel_id)
-        channel = self.channels.get(cid) or {"id": str(cid), "type": 1 if not guild else 0}
+        channel = self.channels.get(cid) or self.dm_channels.get(cid) or {"id": str(cid), "type": 0}
         payload: dict[str, Any] = {
             "id": str(iid), "application_id": str(self.app_id), "type": itype, "data": data,
             "token": token, "version": 1, "locale": locale, "channel_id": str(cid),
@@ -722,7 +754,7 @@ class FakeDiscord:
             for c in comps or []:
                 if c.get("custom_id") == custom_id:
                     return True
-                if walk(c.get("components", [])) or walk([c["accessory"]] if "accessory" in c else []):
+                if walk(c.get("components", []) + ([c["accessory"]] if "accessory" in c else [])):
                     return True
             return False
 
@@ -732,7 +764,7 @@ class FakeDiscord:
         self, custom_id: str, message: dict | int | None = None, component_type: int = 2,
         values: list[str] | None = None, **kw: Any,
     ) -> int:
-        """INTERACTION_CREATE type 3 for a button/select on ``message`` (dict, id, or found by id)."""
+        """INTERACTION_CREATE type 3 for a button/select on ``message`` (dict, id or searched)."""
         if isinstance(message, int | str):
             message = self.messages[int(message)]
         message = message or self.find_message_with_component(custom_id)
@@ -755,7 +787,7 @@ class FakeDiscord:
 
         def inner(c: dict) -> dict:
             cid = c.get("custom_id")
-            return {"type": c.get("type", 4), "custom_id": cid, "value": fields.get(cid, "")}
+            return {"type": c.get("type", 4), "custom_id": cid, "value": fields.get(str(cid), "")}
 
         comps = []
         for top in shape:
@@ -769,27 +801,28 @@ class FakeDiscord:
 
     async def message_create(
         self, content: str, author: dict | None = None, *, mentions: list[dict] | None = None,
-        channel_id: int | None = None, guild_id: int | None = None, roles: list = (),
+        channel_id: int | None = None, roles: Sequence[int | str] = (), dm: bool = False,
     ) -> int:
-        """MESSAGE_CREATE from a user; pass ``mentions=[fake.bot_user]`` for a bot mention."""
+        """MESSAGE_CREATE from a user (in the guild channel, or the bot's DM with them if ``dm``);
+        pass ``mentions=[fake.bot_user]`` for a bot mention."""
         author = author or self.make_user()
+        if dm and channel_id is None:
+            channel_id = int(self.dm_channel(author)["id"])
         cid = int(channel_id or self.channel_id)
         msg = self._message(cid, {"content": content}, author=author, mentions=mentions or [])
-        if guild_id or "guild_id" in msg:
-            msg["guild_id"] = str(guild_id or self.guild_id)
+        if "guild_id" in msg:
             member = self.make_member(author, roles)
             msg["member"] = {k: v for k, v in member.items() if k not in ("user", "permissions")}
-        else:
-            msg.pop("guild_id", None)
         await self.send_dispatch("MESSAGE_CREATE", msg)
         return int(msg["id"])
 
     # ------------------------------------------------------------------ REST
     def _build_routes(self) -> list[tuple[str, re.Pattern[str], Callable[..., Any]]]:
         n, tok = r"(?P<{}>\d+)", r"(?P<token>[^/]+)"
-        table = [
+        table: list[tuple[str, str, Callable[..., Any]]] = [
             ("GET", "/users/@me", self._h_me),
             ("GET", "/oauth2/applications/@me", self._h_app),
+            ("POST", "/users/@me/channels", self._h_create_dm),
             ("GET", "/applications/@me", self._h_app),
             ("GET", "/gateway", self._h_gateway),
             ("GET", "/gateway/bot", self._h_gateway),
@@ -798,7 +831,8 @@ class FakeDiscord:
              self._h_commands),
             ("POST", f"/interactions/{n.format('iid')}/{tok}/callback", self._h_callback),
             ("POST", f"/webhooks/{n.format('app')}/{tok}", self._h_followup),
-            ("GET|PATCH|DELETE", f"/webhooks/{n.format('app')}/{tok}/messages/(?P<mid>@original|\\d+)",
+            ("GET|PATCH|DELETE",
+             f"/webhooks/{n.format('app')}/{tok}/messages/(?P<mid>@original|\\d+)",
              self._h_webhook_message),
             ("POST", f"/channels/{n.format('cid')}/messages", self._h_create_message),
             ("GET|PATCH|DELETE", f"/channels/{n.format('cid')}/messages/{n.format('mid')}",
@@ -814,7 +848,7 @@ class FakeDiscord:
 
     @staticmethod
     def _error(status: int, code: int, message: str, **extra: Any) -> web.Response:
-        return web.json_response({"message": message, "code": code, **extra}, status=status)
+        return json_response({"message": message, "code": code, **extra}, status=status)
 
     async def _read_body(self, request: web.Request) -> tuple[Json, list[dict]]:
         ctype = request.content_type
@@ -823,7 +857,7 @@ class FakeDiscord:
             body: Json = None
             for key, value in form.items():
                 if key == "payload_json":
-                    raw = value if isinstance(value, str | bytes) else value.file.read()
+                    raw = value.file.read() if isinstance(value, web.FileField) else value
                     body = json.loads(raw)
                 elif isinstance(value, web.FileField):
                     files.append({"field": key, "filename": value.filename,
@@ -854,7 +888,9 @@ class FakeDiscord:
                 fut.set_result(rec)
         return resp
 
-    async def _dispatch_rest(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+    async def _dispatch_rest(
+        self, request: web.Request, rec: RecordedRequest
+    ) -> web.StreamResponse:
         rule = next((r for r in self._faults if r.matches(rec.method, rec.path)), None)
         if rule is not None:
             rule.hits += 1
@@ -881,7 +917,7 @@ class FakeDiscord:
                    "X-RateLimit-Scope": "global" if rule.global_ else "user"}
         if rule.global_:
             headers["X-RateLimit-Global"] = "true"
-        return web.json_response(body, status=429, headers=headers)
+        return json_response(body, status=429, headers=headers)
 
     def _validate_message(self, body: Json, *, partial: bool = False) -> web.Response | None:
         body = body if isinstance(body, dict) else {}
@@ -897,10 +933,10 @@ class FakeDiscord:
         return None
 
     async def _h_me(self, request: web.Request, rec: RecordedRequest) -> web.Response:
-        return web.json_response({**self.bot_user, "verified": True, "mfa_enabled": False})
+        return json_response({**self.bot_user, "verified": True, "mfa_enabled": False})
 
     async def _h_app(self, request: web.Request, rec: RecordedRequest) -> web.Response:
-        return web.json_response({
+        return json_response({
             "id": str(self.app_id), "name": self.bot_user["username"], "icon": None,
             "description": "", "summary": "", "rpc_origins": [], "bot_public": True,
             "bot_require_code_grant": False, "verify_key": "0" * 64, "team": None,
@@ -909,7 +945,7 @@ class FakeDiscord:
         })
 
     async def _h_gateway(self, request: web.Request, rec: RecordedRequest) -> web.Response:
-        return web.json_response({"url": self.gateway_url, "shards": self.shard_count,
+        return json_response({"url": self.gateway_url, "shards": self.shard_count,
                                   "session_start_limit": {"total": 1000, "remaining": 999,
                                                           "reset_after": 14400000,
                                                           "max_concurrency": 1}})
@@ -918,8 +954,8 @@ class FakeDiscord:
         """Discord's main command validations: lowercase names, 1-100 char descriptions, <=25."""
         name, ctype = cmd.get("name", ""), cmd.get("type", 1)
         context_menu = depth == 0 and ctype in (2, 3)
-        if not (1 <= len(name) <= 32 if context_menu else NAME_RE.match(name) and name.islower()
-                or NAME_RE.match(name) and not any(c.isalpha() for c in name)):
+        lower = name == name.lower()
+        if not (1 <= len(name) <= 32 if context_menu else NAME_RE.match(name) and lower):
             return f"invalid name {name!r}"
         if not context_menu and not 1 <= len(cmd.get("description", "")) <= 100:
             return f"description of {name!r} must be 1-100 chars"
@@ -936,7 +972,7 @@ class FakeDiscord:
             return self._error(403, 50001, "Missing Access")
         scope = int(gid) if gid else None
         if rec.method == "GET":
-            return web.json_response(self.commands.get(scope, []))
+            return json_response(self.commands.get(scope, []))
         body = rec.json if isinstance(rec.json, list) else []
         for cmd in body:
             if err := self._check_command(cmd):
@@ -952,7 +988,7 @@ class FakeDiscord:
                 out["guild_id"] = str(scope)
             stored.append(out)
         self.commands[scope] = stored
-        return web.json_response(stored)
+        return json_response(stored)
 
     async def _h_callback(self, request: web.Request, rec: RecordedRequest, iid: str,
                           token: str) -> web.StreamResponse:
@@ -985,7 +1021,7 @@ class FakeDiscord:
         resource: dict[str, Any] = {"type": ctype}
         if message is not None:
             resource["message"] = message
-        return web.json_response({
+        return json_response({
             "interaction": {
                 "id": str(iid), "type": inter.payload["type"], "activity_instance_id": None,
                 "response_message_id": message["id"] if message else None,
@@ -1005,12 +1041,17 @@ class FakeDiscord:
         if inter is None:
             return self._error(404, 10015, "Unknown Webhook")
         if inter.callback_type is None:
-            return self._error(404, 10062, "Unknown interaction")  # must respond/defer first
+            return self._error(404, 10015, "Unknown Webhook")  # must respond/defer first
         if err := self._validate_message(rec.json):
             return err
-        message = self._message(inter.channel_id, rec.json, webhook_id=str(self.app_id))
+        original = self.messages.get(inter.original_id or 0)
+        if original is not None and int(original["flags"]) & 128:  # first followup after defer
+            message = self._edit(int(original["id"]), rec.json)  # replaces the "thinking" msg
+            message["flags"] = int(message["flags"]) & ~128
+        else:
+            message = self._message(inter.channel_id, rec.json, webhook_id=str(self.app_id))
         if request.query.get("wait", "").lower() in ("1", "true"):
-            return web.json_response(message)
+            return json_response(message)
         return web.Response(status=204)
 
     async def _h_webhook_message(self, request: web.Request, rec: RecordedRequest, app: str,
@@ -1029,15 +1070,20 @@ class FakeDiscord:
                 return err
             msg = self._edit(msg_id, rec.json or {})
             msg["flags"] = int(msg.get("flags") or 0) & ~128
-        return web.json_response(self.messages[msg_id])
+        return json_response(self.messages[msg_id])
 
     async def _h_create_message(self, request: web.Request, rec: RecordedRequest,
                                 cid: str) -> web.Response:
-        if int(cid) not in self.channels:
+        if int(cid) not in self.channels and int(cid) not in self.dm_channels:
             return self._error(404, 10003, "Unknown Channel")
         if err := self._validate_message(rec.json):
             return err
-        return web.json_response(self._message(int(cid), rec.json))
+        return json_response(self._message(int(cid), rec.json))
+
+    async def _h_create_dm(self, request: web.Request, rec: RecordedRequest) -> web.Response:
+        uid = int((rec.json or {}).get("recipient_id", 0))
+        user = self.members[uid]["user"] if uid in self.members else self.make_user(uid, "user")
+        return json_response(self.dm_channel(user))
 
     async def _h_channel_message(self, request: web.Request, rec: RecordedRequest, cid: str,
                                  mid: str) -> web.StreamResponse:
@@ -1051,67 +1097,72 @@ class FakeDiscord:
             if err := self._validate_message(rec.json, partial=True):
                 return err
             msg = self._edit(int(mid), rec.json or {})
-        return web.json_response(msg)
+        return json_response(msg)
 
-    async def _h_no_content(self, request: web.Request, rec: RecordedRequest, **_: str) -> web.Response:
+    async def _h_no_content(self, request: web.Request, rec: RecordedRequest, **_: str
+                            ) -> web.Response:
         return web.Response(status=204)
 
-    async def _h_channel(self, request: web.Request, rec: RecordedRequest, cid: str) -> web.Response:
-        if int(cid) not in self.channels:
+    async def _h_channel(self, request: web.Request, rec: RecordedRequest, cid: str
+                         ) -> web.Response:
+        channel = self.channels.get(int(cid)) or self.dm_channels.get(int(cid))
+        if channel is None:
             return self._error(404, 10003, "Unknown Channel")
-        return web.json_response(self.channels[int(cid)])
+        return json_response(channel)
 
     async def _h_member(self, request: web.Request, rec: RecordedRequest, gid: str,
                         uid: str) -> web.Response:
         if int(gid) != self.guild_id or int(uid) not in self.members:
             return self._error(404, 10007, "Unknown Member")
-        return web.json_response(self.members[int(uid)])
+        return json_response(self.members[int(uid)])
 
     async def _h_guild(self, request: web.Request, rec: RecordedRequest, gid: str) -> web.Response:
         if int(gid) != self.guild_id:
             return self._error(404, 10004, "Unknown Guild")
-        return web.json_response(self.guild_payload())
+        return json_response(self.guild_payload())
 
     # ------------------------------------------------------------------ control API (/_fake/)
-    async def _ctl_json(self, request: web.Request) -> dict:
+    async def _ctl_json(self, request: web.Request) -> tuple[dict, dict]:
+        """(body, user payload from body's user_id/username)."""
+        b: dict = {}
         with contextlib.suppress(ValueError):
-            return dict(await request.json())
-        return {}
+            b = dict(await request.json())
+        uid = int(b.get("user_id") or self.default_user_id)
+        return b, self.make_user(uid, b.get("username", "tester"))
 
     async def _ctl_slash(self, request: web.Request) -> web.Response:
-        b = await self._ctl_json(request)
-        user = self.make_user(int(b.get("user_id") or self.default_user_id), b.get("username", "tester"))
+        b, user = await self._ctl_json(request)
         iid = await self.slash_command(
             b["name"], b.get("options"), user=user, roles=b.get("roles") or [],
             permissions=b.get("permissions"), guild=b.get("guild", True),
         )
-        return web.json_response({"interaction_id": str(iid)})
+        return json_response({"interaction_id": str(iid)})
 
     async def _ctl_message(self, request: web.Request) -> web.Response:
-        b = await self._ctl_json(request)
-        user = self.make_user(int(b.get("user_id") or self.default_user_id), b.get("username", "tester"))
+        b, user = await self._ctl_json(request)
         content = b.get("content", "")
         mentions = []
         if b.get("mention_bot", True):
             mentions = [self.bot_user]
             content = content if self.mention_bot in content else f"{self.mention_bot} {content}"
-        mid = await self.message_create(content, user, mentions=mentions, roles=b.get("roles") or [])
-        return web.json_response({"message_id": str(mid)})
+        roles = b.get("roles") or []
+        mid = await self.message_create(content, user, mentions=mentions, roles=roles)
+        return json_response({"message_id": str(mid)})
 
     async def _ctl_drop(self, request: web.Request) -> web.Response:
-        b = await self._ctl_json(request)
-        return web.json_response({"dropped": await self.drop_gateway(b.get("code"))})
+        b, _ = await self._ctl_json(request)
+        return json_response({"dropped": await self.drop_gateway(b.get("code"))})
 
     async def _ctl_dispatch(self, request: web.Request) -> web.Response:
-        b = await self._ctl_json(request)
-        return web.json_response({"sessions": await self.send_dispatch(b["t"], b.get("d"))})
+        b, _ = await self._ctl_json(request)
+        return json_response({"sessions": await self.send_dispatch(b["t"], b.get("d"))})
 
     async def _ctl_requests(self, request: web.Request) -> web.Response:
         since = int(request.query.get("since", 0))
-        return web.json_response([r.to_dict() for r in self.requests[since:]])
+        return json_response([r.to_dict() for r in self.requests[since:]])
 
     async def _ctl_state(self, request: web.Request) -> web.Response:
-        return web.json_response({
+        return json_response({
             "identified": self.identify_count > 0, "connections": self.connections,
             "live_connections": len(self._conns), "identify_count": self.identify_count,
             "resume_count": self.resume_count, "heartbeats": self.heartbeats,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
@@ -80,8 +81,11 @@ async def test_login_ready_and_bad_token(fake: FakeDiscord) -> None:
     assert fake.gateway_queries[0]["compress"] == "zlib-stream"  # asked for, never required
     assert not fake.unexpected_requests()
 
+    bad = make_bot()
     with pytest.raises(discord.LoginFailure):
-        await make_bot().start("bad-token")
+        await bad.start("bad-token")
+    await bad.close()
+    assert fake.requests[-1].status == 401
 
 
 async def test_tree_sync_and_slash_command(fake: FakeDiscord) -> None:
@@ -147,7 +151,7 @@ async def test_mention_reply_and_429_retry(fake: FakeDiscord) -> None:
         mid = await fake.message_create(f"{fake.mention_bot} what?", mentions=[fake.bot_user])
         reply = await fake.wait_for_reply(mid)
         assert reply.status == 200 and reply.json["content"] == "answer"
-        assert reply.json["message_reference"]["message_id"] == str(mid)
+        assert str(reply.json["message_reference"]["message_id"]) == str(mid)
         assert reply.json["allowed_mentions"]["replied_user"] is False
         posts = fake.find_requests("POST", r"^/channels/\d+/messages$")
         assert [p.status for p in posts] == [429, 200] and rule.hits == 1
@@ -155,8 +159,9 @@ async def test_mention_reply_and_429_retry(fake: FakeDiscord) -> None:
         assert got and got[0].content.endswith("what?")
 
         # without a mention the MESSAGE_CONTENT intent is missing -> content is stripped
+        waiter = bot.wait_for("message")  # registers the listener before dispatching
         await fake.message_create("no mention here")
-        bot_msg = await asyncio.wait_for(bot.wait_for("message"), T)
+        bot_msg = await asyncio.wait_for(waiter, T)
         assert bot_msg.content == ""
 
 
@@ -174,7 +179,8 @@ async def test_button_and_modal(fake: FakeDiscord) -> None:
     class Story(discord.ui.Modal, title="Add story"):
         headline = discord.ui.TextInput(label="Headline", custom_id="headline")
         body = discord.ui.Label(
-            text="Body", component=discord.ui.TextInput(custom_id="body", style=discord.TextStyle.long)
+            text="Body",
+            component=discord.ui.TextInput(custom_id="body", style=discord.TextStyle.long),
         )
 
         async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -243,9 +249,67 @@ async def test_gateway_drop_resumes_and_replays(fake: FakeDiscord, how: str) -> 
     assert fake.identify_count == 1 and fake.resume_count == 1 and fake.connections == 2
 
 
-class NoWaitShardedBot(commands.AutoShardedBot):
+class NoWaitBot(commands.Bot):
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         return None  # discord.py sleeps 5 s before every non-initial IDENTIFY
+
+
+class NoWaitShardedBot(commands.AutoShardedBot):
+    before_identify_hook = NoWaitBot.before_identify_hook
+
+
+async def test_invalid_session_reidentifies_and_zombie_heartbeat(fake: FakeDiscord) -> None:
+    fake.heartbeat_interval_ms = 100
+    bot = NoWaitBot(command_prefix="!", intents=discord.Intents.default(),
+                    guild_ready_timeout=0.05, heartbeat_timeout=0.5)
+    async with running(bot):
+        await fake.invalidate_session(resumable=False)
+        await fake.wait_until_identified(T, count=2)
+        assert fake.resume_count == 0
+        fake.stop_heartbeat_acks = True  # client notices silence, reconnects and RESUMEs
+        await fake.wait_for(lambda: fake.resume_count >= 1, T)
+        fake.stop_heartbeat_acks = False
+        waiter = bot.wait_for("message")
+        await fake.message_create(f"{fake.mention_bot} alive?", mentions=[fake.bot_user])
+        msg = await asyncio.wait_for(waiter, T)
+        assert msg.content.endswith("alive?")
+    assert fake.identify_count == 2 and fake.heartbeats > 0
+
+
+async def test_interaction_deadline_and_double_ack(fake: FakeDiscord) -> None:
+    bot = make_bot()
+    errors: list[Exception] = []
+    both = asyncio.Event()
+
+    @bot.tree.command(description="slow")
+    async def slow(interaction: discord.Interaction) -> None:
+        await asyncio.sleep(0.3)
+        try:
+            await interaction.response.send_message("late")
+        except discord.NotFound as exc:
+            errors.append(exc)
+        if len(errors) == 2:
+            both.set()
+
+    @bot.tree.command(description="twice")
+    async def twice(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        try:  # bypass discord.py's local "already responded" guard
+            interaction.response._response_type = None
+            await interaction.response.send_message("again")
+        except discord.HTTPException as exc:
+            errors.append(exc)
+        if len(errors) == 2:
+            both.set()
+
+    async with running(bot):
+        fake.interaction_deadline = 0.2
+        await fake.slash_command("slow")
+        await fake.wait_for_request(lambda r: r.status == 404 and "/callback" in r.path)
+        fake.interaction_deadline = None
+        await fake.slash_command("twice")
+        await asyncio.wait_for(both.wait(), T)
+    assert sorted(getattr(e, "code", None) for e in errors) == [10062, 40060]
 
 
 @pytest.mark.parametrize("ask_gateway", [False, True])
@@ -259,16 +323,12 @@ async def test_autosharded_two_identifies(fake: FakeDiscord, ask_gateway: bool) 
         assert fake.identify_count == 2
         assert sorted(tuple(i["shard"]) for i in fake.identifies) == [(0, 2), (1, 2)]
         assert bot.get_guild(fake.guild_id) is not None
-        # guild events are routed to the shard owning the guild: handled exactly once
-        got: list[discord.Message] = []
-
-        async def on_message(message: discord.Message) -> None:
-            got.append(message)
-
-        bot.add_listener(on_message)
+        waiter = bot.wait_for("message")
         await fake.message_create(f"{fake.mention_bot} hi", mentions=[fake.bot_user])
-        await asyncio.wait_for(bot.wait_for("message"), T)
-        assert len(got) == 1
+        msg = await asyncio.wait_for(waiter, T)
+        # guild events go only to the shard owning the guild (so they are handled once)
+        shards = [shard for shard, event in fake.dispatched if event == "MESSAGE_CREATE"]
+        assert shards == [(fake.guild_id >> 22) % 2] and msg.guild is not None
     assert bool(fake.find_requests("GET", "^/gateway/bot$")) == ask_gateway
 
 
@@ -320,3 +380,41 @@ async def test_control_api_and_script_mode(tmp_path: Path) -> None:
         if proc.stdout:
             proc.stdout.close()
     assert os.path.exists(port_file)
+
+
+async def test_autocomplete_dm_command_and_multipart(fake: FakeDiscord) -> None:
+    bot = make_bot()
+    where: list[bool] = []
+
+    async def topics(_: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        names = [t for t in ("war", "weather") if t.startswith(current)]
+        return [app_commands.Choice(name=t, value=t) for t in names]
+
+    @bot.tree.command(description="Pick a topic")
+    @app_commands.autocomplete(topic=topics)
+    async def pick(interaction: discord.Interaction, topic: str) -> None:
+        where.append(interaction.guild is None)
+        await interaction.response.send_message(
+            topic, file=discord.File(io.BytesIO(b"hello"), filename="note.txt")
+        )
+
+    async with running(bot):
+        iid = await fake.autocomplete("pick", {"topic": "wa"}, focused="topic")
+        cb = await fake.wait_for_reply(iid)
+        assert cb.json == {"type": 8, "data": {"choices": [{"name": "war", "value": "war"}]}}
+
+        iid = await fake.slash_command("pick", {"topic": "war"}, guild=False)
+        cb = await fake.wait_for_reply(iid)
+        assert cb.json["data"]["content"] == "war"  # multipart: payload_json parsed
+        assert [(f["filename"], f["size"]) for f in cb.files] == [("note.txt", 5)]
+        assert where == [True]
+
+        # a DM (no mention needed) and the bot DMing a user back
+        waiter = bot.wait_for("message")
+        await fake.message_create("hello bot", dm=True)
+        dm = await asyncio.wait_for(waiter, T)
+        assert dm.guild is None and dm.content == "hello bot"
+        await asyncio.wait_for(dm.author.send("hi back"), T)
+        sent = await fake.wait_for_request(r"POST /channels/\d+/messages$")
+        assert sent.json["content"] == "hi back"
+        assert int(sent.path.split("/")[2]) in fake.dm_channels

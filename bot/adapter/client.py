@@ -1,0 +1,196 @@
+"""The StoryBot client: wires the core service, the cogs, persistence and the heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from bot.adapter.ask import AskCog
+from bot.adapter.buttons import StoryButton
+from bot.adapter.curate import NOT_CURATOR, CurateCog, NotCurator
+from bot.adapter.replies import NO_PINGS, problems_text, send_kwargs
+from bot.config import Settings
+from bot.core.errors import KnowledgeError, StorageError
+from bot.core.feedback import FeedbackStore
+from bot.core.ratelimit import Cooldown
+from bot.core.service import StoryService
+from bot.health import touch
+
+log = logging.getLogger(__name__)
+# StoryBot has no voice: don't warn that voice libraries are missing.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
+SORRY = "Something went wrong on my side; it's logged. Please try again."
+EXPIRED = "This form has expired. Please run the command again."
+
+
+def intents_for(settings: Settings) -> discord.Intents:
+    """Only what the bot needs: guilds (roles, channels) and messages that mention it.
+
+    Message content is privileged: asked for only when plain messages in chosen channels
+    are to be answered (Discord sends the content of mentions and DMs regardless).
+    """
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = bool(settings.answer_channels)
+    return intents
+
+
+class StoryTree(app_commands.CommandTree["StoryBot"]):
+    """Command tree with one error handler for every command."""
+
+    async def on_error(self, interaction: discord.Interaction[StoryBot], error: app_commands.AppCommandError) -> None:  # type: ignore[override]  # noqa: E501
+        await interaction.client.report_error(interaction, error)
+
+
+class StoryBot(commands.Bot):
+    """A bot that answers questions about one story."""
+
+    def __init__(self, settings: Settings, service: StoryService, feedback: FeedbackStore, **options: Any) -> None:  # noqa: E501
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents_for(settings),
+            allowed_mentions=NO_PINGS,
+            tree_cls=StoryTree,
+            **options,
+        )
+        self.settings = settings
+        self.service = service
+        self.feedback = feedback
+        self.cooldown = Cooldown(settings.cooldown_questions, settings.cooldown_seconds)
+        self.button_handlers: dict[str, Any] = {}
+        self.last_reload_error: KnowledgeError | None = None
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(StoryButton)
+        await self.add_cog(AskCog(self))
+        await self.add_cog(CurateCog(self))
+        await self.sync_commands()
+        self.watch_knowledge.change_interval(seconds=self.settings.reload_interval_s)
+        self.watch_knowledge.start()
+        self.heartbeat.start()
+
+    async def sync_commands(self) -> None:
+        """Register the slash commands: to the configured guild (instant), else globally."""
+        guild_id = self.settings.guild_id
+        if guild_id is not None:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (they may take a while to appear)", len(synced))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No text commands: questions in messages are the AskCog's listener's job."""
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s (%s) to %d guild(s); serving %d entries",
+                 self.user, self.user.id if self.user else "?", len(self.guilds), len(self.service.kb))  # fmt: skip  # noqa: E501
+        touch(self.settings.heartbeat_file)
+
+    async def on_interaction(self, interaction: discord.Interaction[StoryBot]) -> None:
+        """A form this process didn't open (expired, or from before a restart) still gets an answer."""  # noqa: E501
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        custom_id = (interaction.data or {}).get("custom_id", "")
+        cog = self.get_cog("CurateCog")
+        if custom_id.startswith("storybot-") and isinstance(cog, CurateCog) and custom_id not in cog.open_forms:  # noqa: E501
+            await interaction.response.send_message(**send_kwargs(content=EXPIRED, ephemeral=True))
+
+    async def report_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
+        """One place that turns any failure into one short, private sentence."""
+        original = getattr(error, "original", error)
+        if isinstance(original, NotCurator):
+            text = NOT_CURATOR
+        elif isinstance(original, app_commands.NoPrivateMessage):
+            text = "That command works in a server, not in direct messages."
+        elif isinstance(original, StorageError):
+            text = problems_text(original, "I couldn't save that:")
+        elif isinstance(original, KnowledgeError):
+            text = problems_text(original, "That didn't work:")
+        elif isinstance(original, app_commands.CheckFailure):
+            text = "You can't use that here."
+        else:
+            command = interaction.command.qualified_name if interaction.command else interaction.data and interaction.data.get("custom_id")  # noqa: E501
+            log.error("error in %s (user %s, guild %s)", command, interaction.user.id, interaction.guild_id, exc_info=original)  # noqa: E501
+            text = SORRY
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(**send_kwargs(content=text, ephemeral=True))
+            else:
+                await interaction.response.send_message(**send_kwargs(content=text, ephemeral=True))  # noqa: E501
+        except discord.HTTPException:
+            log.warning("could not tell user %s about an error (interaction expired?)", interaction.user.id)  # noqa: E501
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        log.exception("unhandled error in %s", event_method)
+
+    # ---------------------------------------------------------------- background work
+
+    @tasks.loop(seconds=2.0)
+    async def watch_knowledge(self) -> None:
+        """Reload the knowledge base when its files change; keep the last good one if broken."""
+        try:
+            kb = await asyncio.to_thread(self.service.reload_if_changed)
+        except KnowledgeError as error:
+            self.last_reload_error = error
+            log.warning("knowledge files changed but have problems; still serving the last good version:\n%s", error)  # noqa: E501
+            await self._tell_curators(problems_text(error, "⚠️ The knowledge files have problems; I'm still serving the last good version:"))  # noqa: E501
+            return
+        if kb is not None:
+            self.last_reload_error = None
+            log.info("knowledge files changed: now serving %d entries", len(kb))
+
+    @watch_knowledge.error
+    async def _watch_failed(self, error: BaseException) -> None:
+        log.error("the knowledge watcher stopped", exc_info=error)
+
+    async def _tell_curators(self, text: str) -> None:
+        channel_id = self.settings.curator_channel_id
+        channel = self.get_channel(channel_id) if channel_id else None
+        if isinstance(channel, discord.abc.Messageable):
+            try:
+                await channel.send(**send_kwargs(content=text))
+            except discord.HTTPException:
+                log.warning("could not post to the curator channel %s", channel_id)
+
+    @tasks.loop(seconds=15.0)
+    async def heartbeat(self) -> None:
+        """Touch the heartbeat file while the gateway connection is alive (for healthchecks)."""
+        if self.connected():
+            await asyncio.to_thread(touch, self.settings.heartbeat_file)
+
+    def connected(self) -> bool:
+        """Whether the gateway connection is up."""
+        ws = self.ws
+        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+
+    @heartbeat.before_loop
+    async def _before_heartbeat(self) -> None:
+        self.heartbeat.change_interval(seconds=min(15.0, self.settings.health_max_age_s / 3))
+
+
+class ShardedStoryBot(StoryBot, commands.AutoShardedBot):
+    """The same bot on Discord's sharding, for large deployments."""
+
+    def connected(self) -> bool:
+        shards = self.shards.values()
+        return self.is_ready() and not self.is_closed() and bool(shards) and all(not s.is_closed() for s in shards)  # noqa: E501
+
+
+def make_bot(settings: Settings, service: StoryService, feedback: FeedbackStore, **options: Any) -> StoryBot:  # noqa: E501
+    """A plain bot, or an auto-sharded one when sharding is configured."""
+    if settings.auto_shard or settings.shard_count:
+        return ShardedStoryBot(settings, service, feedback, shard_count=settings.shard_count, **options)  # noqa: E501
+    return StoryBot(settings, service, feedback, **options)

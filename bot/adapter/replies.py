@@ -1,0 +1,126 @@
+"""Turn core results (matches, entries, problems) into Discord messages within Discord's limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from bot.core import wording
+from bot.core.errors import KnowledgeError
+from bot.core.knowledge import Entry, KnowledgeBase
+from bot.core.matching import Result
+
+NO_PINGS = discord.AllowedMentions.none()
+COLOUR = discord.Colour.from_rgb(52, 120, 190)
+# Discord's limits (characters).
+TITLE_MAX, DESCRIPTION_MAX, FIELD_MAX, FOOTER_MAX, CONTENT_MAX = 256, 4096, 1024, 2048, 2000
+BUTTON_LABEL_MAX = 80
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut text to a Discord limit, marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quote(text: str, limit: int = FIELD_MAX) -> str:
+    """A block quote of article text (markdown in it is shown as written)."""
+    body = discord.utils.escape_markdown(text)
+    return clip("> " + body.replace("\n", "\n> "), limit)
+
+
+def echo(text: str, limit: int = 200) -> str:
+    """User text shown back safely: no markdown tricks, no mention syntax."""
+    return clip(discord.utils.escape_mentions(discord.utils.escape_markdown(text)), limit)
+
+
+def answer_embed(entry: Entry, score: float, kb: KnowledgeBase) -> discord.Embed:
+    """The answer, its source sentence as a quote, and which entry answered."""
+    embed = discord.Embed(
+        title=clip(entry.question, TITLE_MAX),
+        description=clip(entry.answer, DESCRIPTION_MAX),
+        colour=COLOUR,
+    )
+    embed.add_field(name=wording.SOURCE_LABEL, value=quote(entry.source), inline=False)
+    footer = f"{entry.id} · match {score:.0f}% · {kb.story.headline}"
+    embed.set_footer(text=clip(footer, FOOTER_MAX))
+    return embed
+
+
+def unknown_text(question: str) -> str:
+    """What to say when the article does not answer the question."""
+    if not question:
+        return wording.EMPTY
+    return f"{wording.UNKNOWN} {wording.UNKNOWN_HINT}"
+
+
+def suggest_text(result: Result) -> str:
+    """The "did you mean" message (the choices are buttons under it)."""
+    lines = [wording.SUGGEST]
+    lines += [f"{n}. {echo(c.entry.question)}" for n, c in enumerate(result.suggestions, 1)]
+    return clip("\n".join(lines), CONTENT_MAX)
+
+
+def problems_text(error: KnowledgeError, intro: str, limit: int = 8) -> str:
+    """Curator-readable problems, one per line, no tracebacks."""
+    lines = [intro]
+    for problem in error.problems[:limit]:
+        where = f"`{problem.entry}` " if problem.entry else ""
+        field = f"({problem.field}) " if problem.field else ""
+        loc = f" [{problem.location()}]" if problem.file else ""
+        lines.append(f"• {where}{field}{echo(problem.message, 600)}{loc}")
+    if len(error.problems) > limit:
+        lines.append(f"• … and {len(error.problems) - limit} more (run `storybot validate`)")
+    return clip("\n".join(lines), CONTENT_MAX)
+
+
+def entry_embed(entry: Entry, votes: tuple[int, int] | None = None) -> discord.Embed:
+    """Everything about one entry, for curators."""
+    embed = discord.Embed(title=clip(entry.question, TITLE_MAX), colour=COLOUR)
+    embed.add_field(name="Answer", value=clip(entry.answer, FIELD_MAX), inline=False)
+    embed.add_field(name="Source", value=quote(entry.source), inline=False)
+    if entry.alternates:
+        alts = "\n".join(f"• {echo(a, 150)}" for a in entry.alternates)
+        embed.add_field(name=f"Alternates ({len(entry.alternates)})", value=clip(alts, FIELD_MAX), inline=False)  # noqa: E501
+    details = [f"id `{entry.id}`", f"type {entry.type or '-'}"]
+    if entry.added_by:
+        details.append(f"added by {echo(entry.added_by, 60)}" + (f" on {entry.added_at}" if entry.added_at else ""))  # noqa: E501
+    if votes is not None:
+        details.append(f"votes 👍 {votes[0]} · 👎 {votes[1]}")
+    if entry.file:
+        details.append(f"in {entry.file}:{entry.line}")
+    embed.add_field(name="Details", value=clip(" · ".join(details), FIELD_MAX), inline=False)
+    return embed
+
+
+def help_embed(kb: KnowledgeBase) -> discord.Embed:
+    """How to ask."""
+    embed = discord.Embed(
+        title="How to ask StoryBot",
+        description=clip(
+            f"I answer questions about one news story: **{kb.story.headline}**.\n\n"
+            "• `/ask question:` — e.g. *How far did they push the trolley?*\n"
+            "• or mention me: *@StoryBot who was the youngest traveller?*\n\n"
+            "Every answer quotes the sentence of the article it rests on. If I'm unsure I "
+            "offer the closest questions; if the article doesn't say, I tell you so.\n"
+            "Curators can grow what I know with `/kb`.",
+            DESCRIPTION_MAX,
+        ),
+        colour=COLOUR,
+    )
+    return embed
+
+
+def about_embed(kb: KnowledgeBase, version: str) -> discord.Embed:
+    """The story and the knowledge base's size and version."""
+    embed = discord.Embed(title=clip(kb.story.headline, TITLE_MAX), colour=COLOUR)
+    embed.add_field(name="Entries", value=str(len(kb)))
+    embed.add_field(name="Knowledge version", value=clip(f"{kb.story.version} (checked {kb.story.checked or '-'})", FIELD_MAX))  # noqa: E501
+    embed.add_field(name="StoryBot", value=version)
+    return embed
+
+
+def send_kwargs(**kwargs: Any) -> dict[str, Any]:
+    """Every message goes out with pings disabled, whatever its text contains."""
+    kwargs["allowed_mentions"] = NO_PINGS
+    return {k: v for k, v in kwargs.items() if v is not None}
