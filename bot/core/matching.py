@@ -43,7 +43,7 @@ from bot.core.text import clean_question
 
 Outcome = Literal["answer", "suggest", "unknown"]
 
-ANSWER_THRESHOLD = 50.0
+ANSWER_THRESHOLD = 55.0
 """Score (0-100) from which the best entry is given as the answer: below it, too much of
 the question (or of the entry's phrasing) is unexplained to state a fact."""
 SUGGEST_THRESHOLD = 40.0
@@ -116,7 +116,7 @@ SLANG = {
 }  # fmt: skip
 # Questions about the bot itself, not the story.
 _ABOUT_BOT = re.compile(
-    r"(your|yourself|you'?re|are you|r u|who (made|built|created|programmed) you|"
+    r"\b(your|yourself|you'?re|are you|r u|who (made|built|created|programmed) you|"
     r"do you (like|think|feel|believe))\b"
 )
 
@@ -124,7 +124,7 @@ _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), qtype)
     for pattern, qtype in (
         (r"\bhow (many|much)\b|\bnumber of\b|\bhow old\b|\bage\b", "how-many"),
-        (r"\bhow long\b|\bduration\b|\bhours?\b", "how-long"),
+        (r"\bhow long\b|\bduration\b", "how-long"),
         (r"\bhow far\b|\bdistance\b", "how-far"),
         (r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b", "why"),
         (r"\bwho(m|se)?\b", "who"),
@@ -138,6 +138,19 @@ _COMPATIBLE = {
     "how-long": {"how-many", "how-far"},
     "how-far": {"how-many", "how-long"},
 }
+
+# What an answer must contain to answer a question of that type: a "how many" question
+# is not answered by an entry that gives no number, however many words they share.
+_HAS_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|dozen|half|several|few|a year|an hour)\b"
+)
+_HAS_TIME = re.compile(
+    r"\d|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
+    r"april|may|june|july|august|september|october|november|december|morning|afternoon|"
+    r"evening|night|today|yesterday|week|month|year|years|century|ago|since|before|after)\b"
+)
+ANSWER_SHAPES = {"how-many": _HAS_NUMBER, "how-long": _HAS_NUMBER, "how-far": _HAS_NUMBER, "when": _HAS_TIME}  # noqa: E501
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _STEMMER = snowballstemmer.stemmer("english")
@@ -413,7 +426,11 @@ class Matcher:
         terms = self._analyse(text)
         if not terms:
             return Result(text, "unknown", reason="no content words")
-        ranked = self._rank(terms, question_type(text))
+        qtype = question_type(text)
+        ranked = self._rank(terms, qtype)
+        shape = ANSWER_SHAPES.get(qtype or "")
+        if shape is not None:
+            ranked = [c for c in ranked if shape.search(c.entry.answer.casefold())]
         if not ranked or ranked[0].score < SUGGEST_THRESHOLD:
             return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
         best = ranked[0]
