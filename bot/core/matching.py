@@ -108,7 +108,7 @@ STOPWORDS = frozenset(
 )
 # Chat spellings people type; mapped before anything else.
 SLANG = {
-    "ppl": "people", "u": "you", "ur": "your", "r": "are", "wat": "what", "wot": "what",
+    "ppl": "people", "hw": "how", "u": "you", "ur": "your", "r": "are", "wat": "what", "wot": "what",
     "abt": "about", "cuz": "because", "bc": "because", "coz": "because", "y": "why",
     "n": "and", "tho": "though", "thru": "through", "bout": "about", "wen": "when",
     "whr": "where", "km": "kilometre", "kms": "kilometre", "hrs": "hours", "hr": "hour",
@@ -123,21 +123,15 @@ _ABOUT_BOT = re.compile(
 _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), qtype)
     for pattern, qtype in (
+        (r"\bhow long\b|\bduration\b|\bhow many (hours|days|minutes|weeks|months|years)\b", "how-long"),  # noqa: E501
+        (r"\bhow far\b|\bdistance\b|\bhow many (km|kilometres?|kilometers?|miles?|metres?|meters?)\b", "how-far"),  # noqa: E501
         (r"\bhow (many|much)\b|\bnumber of\b|\bhow old\b|\bage\b", "how-many"),
-        (r"\bhow long\b|\bduration\b", "how-long"),
-        (r"\bhow far\b|\bdistance\b", "how-far"),
         (r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b", "why"),
         (r"\bwho(m|se)?\b", "who"),
         (r"\bwhen\b|\bwhat (time|day|year|date)\b|\bwhich (day|year)\b", "when"),
         (r"\bwhere\b|\bwhich (city|country|river|place)\b", "where"),
     )
 )
-# Types that can answer each other's questions ("how many hours" is a duration).
-_COMPATIBLE = {
-    "how-many": {"how-long", "how-far"},
-    "how-long": {"how-many", "how-far"},
-    "how-far": {"how-many", "how-long"},
-}
 
 # What an answer must contain to answer a question of that type: a "how many" question
 # is not answered by an entry that gives no number, however many words they share.
@@ -177,7 +171,7 @@ def _plain(word: str) -> str:
 
 def question_type(text: str) -> str | None:
     """The question type a text asks (who, when, how-many, ...), or None if unclear."""
-    lowered = text.casefold()
+    lowered = " ".join(words(text))  # casefolded, chat spellings ("hw", "wat") expanded
     for pattern, qtype in _WH_TYPES:
         if pattern.search(lowered):
             return qtype
@@ -464,12 +458,7 @@ class Matcher:
             if recall <= 0 or precision <= 0:
                 continue
             score = 100.0 * (1 + BETA2) * precision * recall / (BETA2 * precision + recall)
-            if (
-                qtype
-                and phrasing.qtype
-                and qtype != phrasing.qtype
-                and phrasing.qtype not in _COMPATIBLE.get(qtype, ())
-            ):
+            if qtype and phrasing.qtype and qtype != phrasing.qtype:
                 score *= TYPE_MISMATCH_FACTOR
             previous = best.get(phrasing.entry_index)
             if previous is None or score > previous[0]:

@@ -1,0 +1,110 @@
+"""The matcher: held-out accuracy, hostile input, and the properties it must keep."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.core.evaluation import evaluate, load_cases
+from bot.core.knowledge import KnowledgeBase, load_knowledge
+from bot.core.matching import Matcher, stem, words
+from bot.core.text import MAX_QUESTION_CHARS, clean_question
+from tests.conftest import ROOT, SHIPPED
+
+HELDOUT = ROOT / "tests" / "data" / "heldout.yaml"
+TARGET = 0.90
+# Measured on tests/data/heldout.yaml when this was written (README, "Accuracy"): a drop
+# below these is a regression. They are below the 90% target, which is not yet reached.
+FLOOR_IN_SCOPE = 0.76
+FLOOR_REFUSAL = 0.87
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge(SHIPPED)
+
+
+@pytest.fixture(scope="module")
+def matcher(kb: KnowledgeBase) -> Matcher:
+    return Matcher(kb)
+
+
+def test_heldout_accuracy(matcher: Matcher, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = load_cases(HELDOUT)
+    assert sum(c.in_scope for c in cases) >= 150 and sum(not c.in_scope for c in cases) >= 60
+    report = evaluate(matcher, cases)
+    with capsys.disabled():
+        print("\nHeld-out accuracy (tests/data/heldout.yaml), target 90% / 90%:")
+        print("\n".join(report.lines()))
+    assert report.in_scope.rate() >= FLOOR_IN_SCOPE
+    assert report.out_of_scope.rate() >= FLOOR_REFUSAL
+
+
+def test_every_entry_answers_its_own_question(kb: KnowledgeBase, matcher: Matcher) -> None:
+    for entry in kb.entries:
+        for phrasing in entry.phrasings:
+            result = matcher.match(phrasing)
+            assert result.best is not None and result.best.entry.id == entry.id, phrasing
+            assert result.best.score == 100.0
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("How far did they push the trolley?", "trolley-distance"),
+        ("hw far did they push the trolly", "trolley-distance"),
+        ("hey bot quick question, how long was the train ride lol", "train-ride-length"),
+        ("who is varya", "youngest-passenger"),
+    ],
+)
+def test_golden_paraphrases(matcher: Matcher, question: str, entry_id: str) -> None:
+    result = matcher.match(question)
+    assert result.best is not None, (question, result)
+    assert result.best.entry.id == entry_id
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["what's the weather in moscow", "who won the football", "what is your name", "hi",
+     "asdkjh qwe", "???", "what did they eat on the train"],
+)  # fmt: skip
+def test_out_of_scope_is_not_answered(matcher: Matcher, question: str) -> None:
+    assert matcher.match(question).outcome != "answer"
+
+
+HOSTILE = [
+    "", "   ", "\n\t", "x" * 5000, "🚂🚂🚂", "😀", "Z̷̧̛a̴̢l̸g̵o̶ ̷t̸r̴o̵l̸l̶e̷y̸",
+    "how\x00 far\x00", "\u202ehow far did they push the trolley", "כמה רחוק הם דחפו", "كم المسافة",
+    "```python\nimport os\n```", "**how far** _did_ they ~~push~~", "@everyone how far", "<@123> <@&456> <#789>",  # noqa: E501
+    "'; DROP TABLE entries; --", "!!python/object:os.system", "- id: x\n  question: y", "{{7*7}}", "%s%s%n",  # noqa: E501
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("question", HOSTILE)
+def test_hostile_input_never_crashes(matcher: Matcher, question: str) -> None:
+    result = matcher.match(question)
+    assert result.outcome in ("answer", "suggest", "unknown")
+    assert len(result.question) <= MAX_QUESTION_CHARS
+    assert "\x00" not in result.question
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=400))
+def test_any_text_gets_an_outcome_with_scores_in_range(matcher: Matcher, text: str) -> None:
+    result = matcher.match(text)
+    assert all(0.0 <= c.score <= 100.0 for c in result.candidates)
+    assert len(result.candidates) <= 3 or result.outcome == "unknown"
+
+
+@given(st.text(max_size=300))
+def test_cleaning_twice_changes_nothing(text: str) -> None:
+    once = clean_question(text)
+    assert clean_question(once) == once
+
+
+@given(st.text(max_size=100))
+def test_words_are_casefolded_without_apostrophes(text: str) -> None:
+    for w in words(text):
+        assert w == w.casefold() and "'" not in w and w
+        assert stem(w) == stem(w.casefold())
