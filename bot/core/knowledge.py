@@ -144,7 +144,7 @@ class Story:
             # which is what a slightly misquoted source looks like (WRatio favours length).
             scorer=fuzz.token_set_ratio,
             processor=str.casefold,
-            score_cutoff=50,
+            score_cutoff=30,
         )
         return self.sentences[found[2]] if found else None
 
@@ -457,7 +457,9 @@ def _load_synonyms(root: Path, problems: list[Problem]) -> tuple[tuple[str, ...]
 def entry_files(root: Path) -> list[Path]:
     """The entry files of a knowledge folder, in load order."""
     folder = root / ENTRIES_DIR
-    return sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if p.is_file()]
 
 
 def load_knowledge(root: Path | str, *, lint: bool = False) -> KnowledgeBase:

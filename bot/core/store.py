@@ -19,7 +19,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +211,10 @@ def update_entry(root: Path | str, entry_id: str, changes: Changes) -> tuple[Kno
             for key in [k for k in item if k not in new]:
                 del item[key]
             for key, value in new.items():
-                if item.get(key) != value:
+                current = item.get(key)
+                if isinstance(current, date):  # an unquoted YAML date stays as written
+                    current = current.isoformat()
+                if current != value:
                     item[key] = value
 
         kb = _apply(root, Path(old.file), change)
