@@ -17,21 +17,26 @@ from typing import TextIO
 from bot import __version__
 from bot.core import wording
 from bot.core.errors import KnowledgeError
-from bot.core.knowledge import load_knowledge, resolve_knowledge_dir, uncited_sentences
+from bot.core.knowledge import (
+    KnowledgeBase,
+    load_knowledge,
+    resolve_knowledge_dir,
+    uncited_sentences,
+)
 from bot.core.matching import Result
 from bot.core.service import StoryService
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
-def result_json(result: Result) -> dict[str, object]:
+def result_json(result: Result, kb: KnowledgeBase) -> dict[str, object]:
     """The `--json` form of a result (one line per question)."""
     best = result.best
     return {
         "question": result.question,
         "outcome": result.outcome,
         "answer": best.entry.answer if best else None,
-        "source": best.entry.source if best else None,
+        "source": kb.quote(best.entry) if best else None,
         "id": best.entry.id if best else None,
         "score": best.score if best else None,
         "suggestions": [
@@ -41,11 +46,11 @@ def result_json(result: Result) -> dict[str, object]:
     }
 
 
-def result_text(result: Result, *, verbose: bool = False) -> str:
+def result_text(result: Result, kb: KnowledgeBase, *, verbose: bool = False) -> str:
     """The terminal form of a result."""
     best = result.best
     if best is not None:
-        lines = [best.entry.answer, f"  > {best.entry.source}"]
+        lines = [best.entry.answer, f"  > {kb.quote(best.entry)}"]
         if verbose:
             lines.append(f"  [{best.entry.id}, score {best.score:.0f}, matched “{best.phrasing}”]")
         return "\n".join(lines)
@@ -74,9 +79,9 @@ def _answer_lines(service: StoryService, lines: Iterable[str], args: argparse.Na
     for line in lines:
         result = service.ask(line)
         if args.json:
-            print(json.dumps(result_json(result), ensure_ascii=False), flush=True)
+            print(json.dumps(result_json(result, service.kb), ensure_ascii=False), flush=True)
         else:
-            print(result_text(result, verbose=args.verbose), flush=True)
+            print(result_text(result, service.kb, verbose=args.verbose), flush=True)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -105,7 +110,7 @@ def cmd_console(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not line.strip():
             return EXIT_OK
-        print(result_text(service.ask(line), verbose=args.verbose))
+        print(result_text(service.ask(line), service.kb, verbose=args.verbose))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

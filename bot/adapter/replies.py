@@ -41,7 +41,7 @@ def answer_embed(entry: Entry, score: float, kb: KnowledgeBase) -> discord.Embed
         description=clip(entry.answer, DESCRIPTION_MAX),
         colour=COLOUR,
     )
-    embed.add_field(name=wording.SOURCE_LABEL, value=quote(entry.source), inline=False)
+    embed.add_field(name=wording.SOURCE_LABEL, value=quote(kb.quote(entry)), inline=False)
     footer = f"{entry.id} · match {score:.0f}% · {kb.story.headline}"
     embed.set_footer(text=clip(footer, FOOTER_MAX))
     return embed

@@ -27,7 +27,13 @@ import yaml
 from rapidfuzz import fuzz, process
 
 from bot.core.errors import KnowledgeError, Problem
-from bot.core.text import collapse_whitespace, normalise_for_compare, split_sentences, strip_marks
+from bot.core.text import (
+    collapse_whitespace,
+    normalise_for_compare,
+    normalise_quotes,
+    split_sentences,
+    strip_marks,
+)
 
 try:  # PyYAML's C loader is ~10x faster; fall back to pure Python where it isn't built.
     from yaml import CSafeLoader as _BaseLoader
@@ -131,6 +137,33 @@ class Story:
         """Digest of the article text, recorded in story.yaml."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
+    @cached_property
+    def _index(self) -> tuple[str, list[int]]:
+        """The compare form of the article, and for each of its characters the original index."""
+        out: list[str] = []
+        where: list[int] = []
+        pending_space = False
+        for i, ch in enumerate(self.text):
+            if ch.isspace():
+                pending_space = bool(out)
+                continue
+            if pending_space:
+                out.append(" ")
+                where.append(i - 1)
+                pending_space = False
+            out.append(normalise_quotes(ch))
+            where.append(i)
+        return "".join(out), where
+
+    def verbatim(self, source: str) -> str:
+        """The article's own text for a source (its exact spaces and quotes), for quoting."""
+        compare, where = self._index
+        start = compare.find(normalise_for_compare(source))
+        if start < 0:
+            return source
+        end = start + len(normalise_for_compare(source)) - 1
+        return self.text[where[start] : where[end] + 1]
+
     def contains(self, source: str) -> bool:
         """Whether `source` occurs verbatim (after whitespace/quote normalising)."""
         return normalise_for_compare(source) in self.compare_text
@@ -167,6 +200,10 @@ class KnowledgeBase:
     def get(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None."""
         return self.by_id.get(entry_id)
+
+    def quote(self, entry: Entry) -> str:
+        """An entry's source sentences exactly as the article prints them."""
+        return " ".join(self.story.verbatim(s) for s in entry.sources)
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -19,17 +19,14 @@ from bot.core.feedback import FeedbackStore
 from bot.core.service import StoryService
 
 from .fake_discord import FakeDiscord, RecordedRequest
-try:
-    from .openapi import DiscordOpenAPI
-except ImportError:  # TEMP while openapi.py is written
-    DiscordOpenAPI = None  # type: ignore
+from .openapi import DiscordOpenAPI
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "fake-token-Zm9vYmFy.c2VjcmV0.dG9rZW4"
 T = 10.0  # per-step timeout; steps take milliseconds
 SENDS = r"^/(channels/\d+/messages(/\d+)?|interactions/\d+/[^/]+/callback|webhooks/\d+/[^/]+(/messages/.+)?)$"  # noqa: E501
 
-_SPEC = DiscordOpenAPI.load() if DiscordOpenAPI else None
+_SPEC = DiscordOpenAPI.load()
 
 
 @pytest_asyncio.fixture
