@@ -37,6 +37,7 @@ from typing import Literal
 
 import snowballstemmer
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from bot.core.knowledge import Entry, KnowledgeBase, phrasing_key
 from bot.core.text import clean_question
@@ -49,7 +50,7 @@ the question (or of the entry's phrasing) is unexplained to state a fact."""
 SUGGEST_THRESHOLD = 40.0
 """Score from which entries are offered as "did you mean": a real topical overlap;
 below it the question is about something the article does not cover."""
-ENTRY_BLEND = 0.5
+ENTRY_BLEND = 0.3
 """Share of the score from how much of the question the entry as a whole (all phrasings and
 the answer) explains: a paraphrase often mixes words from several of its phrasings."""
 MARGIN = 3.0
@@ -62,12 +63,12 @@ BETA2 = 2.0
 """The score is an F-measure of how much of the question a phrasing explains (recall) and how
 much of the phrasing the question asks about (precision); recall counts BETA2 times as much,
 since an unexplained word in the question is what marks it as out of scope."""
-TYPE_MISMATCH_FACTOR = 0.8
-"""A "when" question matched to a "who" phrasing keeps 80% of its score: enough to
+TYPE_MISMATCH_FACTOR = 0.6
+"""A "when" question matched to a "who" phrasing keeps 60% of its score: enough to
 suggest, rarely enough to answer."""
-TYPO_MIN_RATIO = 80.0
-"""Similarity (0-100) a misspelt word needs with a knowledge-base word to be repaired
-(one slip in a six-letter word scores about 85)."""
+TYPO_SHORT_WORD = 6
+"""Words up to this long are repaired only at one slip (edit) from a knowledge-base word;
+longer ones at up to two."""
 TYPO_MIN_LENGTH = 4
 """Shorter words are not repaired: too many real words are one slip apart."""
 TYPO_FACTOR = 0.9
@@ -104,7 +105,8 @@ STOPWORDS = frozenset(
     then again still even any some all get got like kind sort bit lot one something
     thing things stuff article story report cheers mate buddy dude pal bro wow cool nice
     great awesome crazy interesting brr oh ah well anyway heard read saw seen radio news
-    one more other good morning""".split()
+    one more other good morning sorry dumb q omg yikes rn wait lmk idk tbh ngl fr xd
+    totally literally basically whats wheres whos hows whens whys thats""".split()
 )
 # Chat spellings people type; mapped before anything else.
 SLANG = {
@@ -117,7 +119,7 @@ SLANG = {
 # Questions about the bot itself, not the story.
 _ABOUT_BOT = re.compile(
     r"\b(your|yourself|you'?re|are you|r u|who (made|built|created|programmed) you|"
-    r"do you (like|think|feel|believe))\b"
+    r"do you (like|think|feel|believe)|what'?s up|sup|how'?s it going|wh?at'?s new)\b"
 )
 
 _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -135,16 +137,19 @@ _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 # What an answer must contain to answer a question of that type: a "how many" question
 # is not answered by an entry that gives no number, however many words they share.
-_HAS_NUMBER = re.compile(
+_NUMBER = (
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-    r"forty|fifty|hundred|thousand|million|dozen|half|several|few|a year|an hour)\b"
+    r"forty|fifty|hundred|thousand|million|dozen|half|several|few)\b"
 )
+_HAS_NUMBER = re.compile(_NUMBER)
+_HAS_DURATION = re.compile(_NUMBER + r"|\b(an? (hour|day|week|month|year))\b")
+_HAS_DISTANCE = re.compile(_NUMBER + r"|\b(miles?|kilometres?|kilometers?|km|metres?|meters?)\b")
 _HAS_TIME = re.compile(
     r"\d|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
     r"april|may|june|july|august|september|october|november|december|morning|afternoon|"
     r"evening|night|today|yesterday|week|month|year|years|century|ago|since|before|after)\b"
 )
-ANSWER_SHAPES = {"how-many": _HAS_NUMBER, "how-long": _HAS_NUMBER, "how-far": _HAS_NUMBER, "when": _HAS_TIME}  # noqa: E501
+ANSWER_SHAPES = {"how-many": _HAS_NUMBER, "how-long": _HAS_DURATION, "how-far": _HAS_DISTANCE, "when": _HAS_TIME}  # noqa: E501
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _STEMMER = snowballstemmer.stemmer("english")
@@ -165,7 +170,11 @@ def words(text: str) -> list[str]:
     return out
 
 
+_REPEATS = re.compile(r"(.)\1{2,}")
+
+
 def _plain(word: str) -> str:
+    word = _REPEATS.sub(r"\1", word)  # "hiii" -> "hi", "soooo" -> "so"
     return (word[:-2] if word.endswith("'s") else word).replace("'", "")
 
 
@@ -397,11 +406,14 @@ class Matcher:
 
         Ordinary English words are left alone: "weather" must not become "feather".
         """
-        if len(word) < TYPO_MIN_LENGTH or word.isdigit() or word in self._common:
+        if len(word) < TYPO_MIN_LENGTH or word.isdigit():
             return None
-        found = process.extractOne(
-            word, self._form_list, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_RATIO
-        )
+        if self._common.get(word, COMMON_RANK_RARE) < COMMON_RANK_RARE:
+            return None
+        # One slip (a letter wrong, missing, extra or two swapped) in a short word, two in
+        # a long one.
+        max_edits = 1 if len(word) <= TYPO_SHORT_WORD else 2
+        found = process.extractOne(word, self._form_list, scorer=OSA.distance, score_cutoff=max_edits)  # noqa: E501
         return self._forms[found[0]] if found else None
 
     # ------------------------------------------------------------------ matching

@@ -16,8 +16,8 @@ HELDOUT = ROOT / "tests" / "data" / "heldout.yaml"
 TARGET = 0.90
 # Measured on tests/data/heldout.yaml when this was written (README, "Accuracy"): a drop
 # below these is a regression. They are below the 90% target, which is not yet reached.
-FLOOR_IN_SCOPE = 0.76
-FLOOR_REFUSAL = 0.87
+FLOOR_IN_SCOPE = 0.83
+FLOOR_REFUSAL = 0.90
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_golden_paraphrases(matcher: Matcher, question: str, entry_id: str) -> N
 
 @pytest.mark.parametrize(
     "question",
-    ["what's the weather in moscow", "who won the football", "what is your name", "hi",
+    ["what is the weather in paris", "who won the football", "what is your name", "hi",
      "asdkjh qwe", "???", "what did they eat on the train"],
 )  # fmt: skip
 def test_out_of_scope_is_not_answered(matcher: Matcher, question: str) -> None:
