@@ -7,6 +7,7 @@ discord until `run` asks for the bot.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -40,8 +41,7 @@ def result_json(result: Result, kb: KnowledgeBase) -> dict[str, object]:
         "id": best.entry.id if best else None,
         "score": best.score if best else None,
         "suggestions": [
-            {"id": c.entry.id, "question": c.entry.question, "score": c.score}
-            for c in result.suggestions
+            {"id": c.entry.id, "question": c.entry.question, "score": c.score} for c in result.suggestions
         ],
     }
 
@@ -98,10 +98,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     kb = service.kb
     print(f"StoryBot {__version__}: {kb.story.headline}")
     print(f"{len(kb)} entries. Ask a question; an empty line or Ctrl-D quits.")
-    try:
-        import readline  # noqa: F401  - line editing and history where available
-    except ImportError:  # pragma: no cover
-        pass
+    with contextlib.suppress(ImportError):  # line editing and history where available
+        import readline  # noqa: F401
     while True:
         try:
             line = input("? ")
@@ -144,7 +142,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     for sentence in uncited:
         print(f"- {sentence}")
     distinct = len(kb.story.sentences)
-    print(f"{len(uncited)} article sentence(s) not cited by any entry ({distinct} sentences in all).")  # noqa: E501
+    print(f"{len(uncited)} article sentence(s) not cited by any entry ({distinct} sentences in all).")
     return EXIT_PROBLEMS if uncited and args.strict else EXIT_OK
 
 
@@ -216,10 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="one JSON object per line")
     ask.set_defaults(func=cmd_ask)
 
-    sub.add_parser("console", parents=[common], help="interactive prompt").set_defaults(func=cmd_console)  # noqa: E501
-    sub.add_parser("validate", parents=[common], help="check the knowledge base").set_defaults(func=cmd_validate)  # noqa: E501
+    sub.add_parser("console", parents=[common], help="interactive prompt").set_defaults(func=cmd_console)
+    sub.add_parser("validate", parents=[common], help="check the knowledge base").set_defaults(
+        func=cmd_validate
+    )
 
-    coverage = sub.add_parser("coverage", parents=[common], help="article sentences no entry cites")  # noqa: E501
+    coverage = sub.add_parser("coverage", parents=[common], help="article sentences no entry cites")
     coverage.add_argument("--strict", action="store_true", help="exit 1 if any are uncited")
     coverage.set_defaults(func=cmd_coverage)
 
@@ -227,9 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--id", required=True, help="slug, e.g. trolley-colour")
     add.add_argument("--question", required=True)
     add.add_argument("--answer", required=True)
-    add.add_argument("--source", required=True, action="append", help="verbatim article sentence (repeatable)")  # noqa: E501
-    add.add_argument("--alternate", action="append", default=[], help="another phrasing (repeatable)")  # noqa: E501
-    add.add_argument("--type", help="who, what, when, where, why, how, how-many, how-long, how-far, yes-no")  # noqa: E501
+    add.add_argument(
+        "--source", required=True, action="append", help="verbatim article sentence (repeatable)"
+    )
+    add.add_argument("--alternate", action="append", default=[], help="another phrasing (repeatable)")
+    add.add_argument("--type", help="who, what, when, where, why, how, how-many, how-long, how-far, yes-no")
     add.add_argument("--tag", action="append", default=[])
     add.add_argument("--by", help="who is adding it (default: $USER)")
     add.set_defaults(func=cmd_add)
@@ -238,8 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file", type=Path)
     ev.set_defaults(func=cmd_eval)
 
-    sub.add_parser("run", parents=[common], help="run the Discord bot (needs DISCORD_TOKEN)").set_defaults(func=cmd_run)  # noqa: E501
-    sub.add_parser("healthcheck", help="exit 0 if the running bot is connected").set_defaults(func=cmd_healthcheck)  # noqa: E501
+    sub.add_parser("run", parents=[common], help="run the Discord bot (needs DISCORD_TOKEN)").set_defaults(
+        func=cmd_run
+    )
+    sub.add_parser("healthcheck", help="exit 0 if the running bot is connected").set_defaults(
+        func=cmd_healthcheck
+    )
     return parser
 
 

@@ -84,7 +84,7 @@ class Settings:
             value = env.get(ENV_PREFIX + name, "").strip()
             return value or None
 
-        def number(name: str, kind: type[int] | type[float], default: float | None = None) -> float | None:  # noqa: E501
+        def number(name: str, kind: type[int] | type[float], default: float | None = None) -> float | None:
             raw = get(name)
             if raw is None:
                 return default
@@ -101,20 +101,24 @@ class Settings:
             if raw is None:
                 return None
             if not raw.isdigit():
-                raise ConfigError(f"{ENV_PREFIX}{name} must be a Discord id (digits only; enable Developer Mode, then right-click → Copy ID), not {raw!r}")  # noqa: E501
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name} must be a Discord id (digits only; enable Developer Mode, then right-click → Copy ID), not {raw!r}"
+                )
             return int(raw)
 
         shards = get("SHARD_COUNT")
         auto_shard = shards is not None and shards.lower() == "auto"
-        shard_count = None if shards is None or auto_shard else int(number("SHARD_COUNT", int) or 0) or None  # noqa: E501
+        shard_count = None if shards is None or auto_shard else int(number("SHARD_COUNT", int) or 0) or None
         channels = get("ANSWER_CHANNELS") or ""
         try:
             answer_channels = frozenset(int(c) for c in channels.replace(",", " ").split())
         except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}ANSWER_CHANNELS must be channel ids separated by commas, not {channels!r}") from None  # noqa: E501
+            raise ConfigError(
+                f"{ENV_PREFIX}ANSWER_CHANNELS must be channel ids separated by commas, not {channels!r}"
+            ) from None
         level = (get("LOG_LEVEL") or "INFO").upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")  # noqa: E501
+            raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
         return cls(
             token=Secret(env.get(TOKEN_VARIABLE, "").strip()),
             knowledge=get("KNOWLEDGE"),

@@ -14,7 +14,9 @@ from bot.core.knowledge import load_knowledge
 from tests.conftest import ROOT, SHIPPED
 
 
-def storybot(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:  # noqa: E501
+def storybot(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd,
@@ -44,11 +46,11 @@ def test_json_conversation_over_a_pipe() -> None:
         proc.stdin.flush()
         first = json.loads(proc.stdout.readline())  # answered before stdin closes: flushed
         assert first["outcome"] == "answer" and first["id"] == "trolley-distance"
-        assert set(first) >= {"question", "outcome", "answer", "source", "id", "score", "suggestions"}  # noqa: E501
+        assert set(first) >= {"question", "outcome", "answer", "source", "id", "score", "suggestions"}
         proc.stdin.write("what is the weather in paris\n")
         proc.stdin.flush()
         second = json.loads(proc.stdout.readline())
-        assert second["outcome"] != "answer" and second["answer"] is None and second["source"] is None  # noqa: E501
+        assert second["outcome"] != "answer" and second["answer"] is None and second["source"] is None
     finally:
         proc.stdin.close()
         proc.wait(timeout=10)
@@ -86,7 +88,7 @@ def test_validate_reports_every_problem_and_exits_1(kb_dir: Path) -> None:
     assert done.returncode == 1
     lines = [line for line in done.stderr.splitlines() if "bad.yaml" in line]
     assert any("bad.yaml:4: entry 'one'" in line and "not in the article" in line for line in lines)
-    assert any("bad.yaml:6: entry 'two'" in line and "'question' is empty" in line for line in lines)  # noqa: E501
+    assert any("bad.yaml:6: entry 'two'" in line and "'question' is empty" in line for line in lines)
     assert "Traceback" not in done.stderr
 
 
@@ -98,9 +100,23 @@ def test_add_then_ask_in_another_knowledge_folder(kb_dir: Path) -> None:
         env={"STORYBOT_KNOWLEDGE": str(kb_dir)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    asked = storybot("ask", "--json", "How many hours did the bus part take?", env={"STORYBOT_KNOWLEDGE": str(kb_dir)})  # noqa: E501
+    asked = storybot(
+        "ask", "--json", "How many hours did the bus part take?", env={"STORYBOT_KNOWLEDGE": str(kb_dir)}
+    )
     assert json.loads(asked.stdout)["id"] == "bus-hours-test"
-    refused = storybot("add", "--knowledge", str(kb_dir), "--id", "x", "--question", "Q?", "--answer", "A.", "--source", "Made up.")  # noqa: E501
+    refused = storybot(
+        "add",
+        "--knowledge",
+        str(kb_dir),
+        "--id",
+        "x",
+        "--question",
+        "Q?",
+        "--answer",
+        "A.",
+        "--source",
+        "Made up.",
+    )
     assert refused.returncode == 1 and "not in the article" in refused.stderr
 
 
@@ -116,7 +132,7 @@ def test_ask_does_not_import_discord() -> None:
         "import bot.cli; bot.cli.main(sys.argv[1:]);"
         "assert 'discord' not in sys.modules, 'discord imported'; print('clean')"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)  # noqa: E501
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0 and "clean" in done.stdout, done.stderr
 
 

@@ -35,7 +35,7 @@ def answer_message(bot: StoryBot, entry: Entry, score: float) -> dict[str, Any]:
         StoryButton("vote", f"{entry.id}:1", label="Helpful", emoji="👍"),
         StoryButton("vote", f"{entry.id}:0", label="Not helpful", emoji="👎"),
     )
-    return send_kwargs(content=None, embed=replies.answer_embed(entry, score, bot.service.kb), view=votes)  # noqa: E501
+    return send_kwargs(content=None, embed=replies.answer_embed(entry, score, bot.service.kb), view=votes)
 
 
 class AskCog(commands.Cog):
@@ -46,7 +46,7 @@ class AskCog(commands.Cog):
         bot.button_handlers.update(pick=self.on_pick, vote=self.on_vote)
 
     async def reply_for(self, question: str) -> dict[str, Any]:
-        """The message that answers `question`: an answer, a "did you mean", or "not in the article"."""  # noqa: E501
+        """The message that answers `question`: an answer, a "did you mean", or "not in the article"."""
         result = self.bot.service.ask(question)
         log.debug("question %r -> %s %s", result.question, result.outcome,
                   [(c.entry.id, c.score) for c in result.candidates])  # fmt: skip
@@ -54,7 +54,9 @@ class AskCog(commands.Cog):
             return answer_message(self.bot, result.best.entry, result.best.score)
         if result.outcome == "suggest":
             buttons = [
-                StoryButton("pick", c.entry.id, label=f"{n}. {c.entry.question}", style=discord.ButtonStyle.primary)  # noqa: E501
+                StoryButton(
+                    "pick", c.entry.id, label=f"{n}. {c.entry.question}", style=discord.ButtonStyle.primary
+                )
                 for n, c in enumerate(result.suggestions, 1)
             ]
             return send_kwargs(content=replies.suggest_text(result), view=view_of(*buttons))
@@ -73,24 +75,30 @@ class AskCog(commands.Cog):
         verdict = self.bot.cooldown.check(interaction.user.id)
         if verdict is not Verdict.ALLOW:
             wait = self.bot.cooldown.retry_after(interaction.user.id)
-            await interaction.response.send_message(**send_kwargs(content=SLOW_DOWN.format(seconds=wait), ephemeral=True))  # noqa: E501
+            await interaction.response.send_message(
+                **send_kwargs(content=SLOW_DOWN.format(seconds=wait), ephemeral=True)
+            )
             return
         await interaction.response.send_message(**await self.reply_for(question))
 
     @ask.autocomplete("question")
-    async def ask_autocomplete(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:  # noqa: E501
+    async def ask_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         """Offer the entries' own questions as the reader types."""
         return [
-            app_commands.Choice(name=replies.clip(e.question, 100), value=replies.clip(e.question, 100))  # noqa: E501
+            app_commands.Choice(name=replies.clip(e.question, 100), value=replies.clip(e.question, 100))
             for e in self.bot.service.matcher.complete(current, limit=25)
         ]
 
     @app_commands.command(name="help", description="How to ask StoryBot questions")
     async def help(self, interaction: Interaction) -> None:
         """Explain how to ask."""
-        await interaction.response.send_message(**send_kwargs(embed=replies.help_embed(self.bot.service.kb), ephemeral=True))  # noqa: E501
+        await interaction.response.send_message(
+            **send_kwargs(embed=replies.help_embed(self.bot.service.kb), ephemeral=True)
+        )
 
-    @app_commands.command(name="about", description="The story StoryBot knows, and how much it knows")  # noqa: E501
+    @app_commands.command(name="about", description="The story StoryBot knows, and how much it knows")
     async def about(self, interaction: Interaction) -> None:
         """Show the story and the knowledge base's size and version."""
         embed = replies.about_embed(self.bot.service.kb, __version__)

@@ -47,14 +47,18 @@ def intents_for(settings: Settings) -> discord.Intents:
 class StoryTree(app_commands.CommandTree["StoryBot"]):
     """Command tree with one error handler for every command."""
 
-    async def on_error(self, interaction: discord.Interaction[StoryBot], error: app_commands.AppCommandError) -> None:  # type: ignore[override]  # noqa: E501
+    async def on_error(
+        self, interaction: discord.Interaction[StoryBot], error: app_commands.AppCommandError
+    ) -> None:  # type: ignore[override]
         await interaction.client.report_error(interaction, error)
 
 
 class StoryBot(commands.Bot):
     """A bot that answers questions about one story."""
 
-    def __init__(self, settings: Settings, service: StoryService, feedback: FeedbackStore, **options: Any) -> None:  # noqa: E501
+    def __init__(
+        self, settings: Settings, service: StoryService, feedback: FeedbackStore, **options: Any
+    ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
@@ -96,16 +100,20 @@ class StoryBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("connected as %s (%s) to %d guild(s); serving %d entries",
-                 self.user, self.user.id if self.user else "?", len(self.guilds), len(self.service.kb))  # fmt: skip  # noqa: E501
+                 self.user, self.user.id if self.user else "?", len(self.guilds), len(self.service.kb))  # fmt: skip
         touch(self.settings.heartbeat_file)
 
     async def on_interaction(self, interaction: discord.Interaction[StoryBot]) -> None:
-        """A form this process didn't open (expired, or from before a restart) still gets an answer."""  # noqa: E501
+        """A form this process didn't open (expired, or from before a restart) still gets an answer."""
         if interaction.type is not discord.InteractionType.modal_submit:
             return
         custom_id = (interaction.data or {}).get("custom_id", "")
         cog = self.get_cog("CurateCog")
-        if custom_id.startswith("storybot-") and isinstance(cog, CurateCog) and custom_id not in cog.open_forms:  # noqa: E501
+        if (
+            custom_id.startswith("storybot-")
+            and isinstance(cog, CurateCog)
+            and custom_id not in cog.open_forms
+        ):
             await interaction.response.send_message(**send_kwargs(content=EXPIRED, ephemeral=True))
 
     async def report_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
@@ -122,16 +130,26 @@ class StoryBot(commands.Bot):
         elif isinstance(original, app_commands.CheckFailure):
             text = "You can't use that here."
         else:
-            command = interaction.command.qualified_name if interaction.command else interaction.data and interaction.data.get("custom_id")  # noqa: E501
-            log.error("error in %s (user %s, guild %s)", command, interaction.user.id, interaction.guild_id, exc_info=original)  # noqa: E501
+            command = (
+                interaction.command.qualified_name
+                if interaction.command
+                else interaction.data and interaction.data.get("custom_id")
+            )
+            log.error(
+                "error in %s (user %s, guild %s)",
+                command,
+                interaction.user.id,
+                interaction.guild_id,
+                exc_info=original,
+            )
             text = SORRY
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(**send_kwargs(content=text, ephemeral=True))
             else:
-                await interaction.response.send_message(**send_kwargs(content=text, ephemeral=True))  # noqa: E501
+                await interaction.response.send_message(**send_kwargs(content=text, ephemeral=True))
         except discord.HTTPException:
-            log.warning("could not tell user %s about an error (interaction expired?)", interaction.user.id)  # noqa: E501
+            log.warning("could not tell user %s about an error (interaction expired?)", interaction.user.id)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("unhandled error in %s", event_method)
@@ -145,8 +163,14 @@ class StoryBot(commands.Bot):
             kb = await asyncio.to_thread(self.service.reload_if_changed)
         except KnowledgeError as error:
             self.last_reload_error = error
-            log.warning("knowledge files changed but have problems; still serving the last good version:\n%s", error)  # noqa: E501
-            await self._tell_curators(problems_text(error, "⚠️ The knowledge files have problems; I'm still serving the last good version:"))  # noqa: E501
+            log.warning(
+                "knowledge files changed but have problems; still serving the last good version:\n%s", error
+            )
+            await self._tell_curators(
+                problems_text(
+                    error, "⚠️ The knowledge files have problems; I'm still serving the last good version:"
+                )
+            )
             return
         if kb is not None:
             self.last_reload_error = None
@@ -186,11 +210,16 @@ class ShardedStoryBot(StoryBot, commands.AutoShardedBot):
 
     def connected(self) -> bool:
         shards = self.shards.values()
-        return self.is_ready() and not self.is_closed() and bool(shards) and all(not s.is_closed() for s in shards)  # noqa: E501
+        return (
+            self.is_ready()
+            and not self.is_closed()
+            and bool(shards)
+            and all(not s.is_closed() for s in shards)
+        )
 
 
-def make_bot(settings: Settings, service: StoryService, feedback: FeedbackStore, **options: Any) -> StoryBot:  # noqa: E501
+def make_bot(settings: Settings, service: StoryService, feedback: FeedbackStore, **options: Any) -> StoryBot:
     """A plain bot, or an auto-sharded one when sharding is configured."""
     if settings.auto_shard or settings.shard_count:
-        return ShardedStoryBot(settings, service, feedback, shard_count=settings.shard_count, **options)  # noqa: E501
+        return ShardedStoryBot(settings, service, feedback, shard_count=settings.shard_count, **options)
     return StoryBot(settings, service, feedback, **options)

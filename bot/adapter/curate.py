@@ -61,9 +61,16 @@ async def refuse(interaction: discord.Interaction[Any]) -> None:
 class EntryModal(discord.ui.Modal):
     """The form for a new entry, or for editing one. Submitting re-checks the curator."""
 
-    def __init__(self, cog: CurateCog, *, custom_id: str, entry: Entry | None = None, draft: dict[str, str] | None = None) -> None:  # noqa: E501
+    def __init__(
+        self,
+        cog: CurateCog,
+        *,
+        custom_id: str,
+        entry: Entry | None = None,
+        draft: dict[str, str] | None = None,
+    ) -> None:
         editing = entry is not None
-        super().__init__(title="Edit entry" if editing else "Add an entry", custom_id=custom_id, timeout=900)  # noqa: E501
+        super().__init__(title="Edit entry" if editing else "Add an entry", custom_id=custom_id, timeout=900)
         self.cog = cog
         cog.open_forms.add(custom_id)
         self.entry_id = entry.id if entry else None
@@ -72,14 +79,46 @@ class EntryModal(discord.ui.Modal):
             draft = {"question": entry.question, "answer": entry.answer, "source": entry.source,
                      "alternates": "\n".join(entry.alternates)}  # fmt: skip
         short, para = discord.TextStyle.short, discord.TextStyle.paragraph
-        self.question = discord.ui.TextInput(custom_id="question", label="Question", style=short, max_length=MAX_QUESTION_CHARS, default=draft.get("question"))  # noqa: E501
-        self.answer = discord.ui.TextInput(custom_id="answer", label="Answer (a short, standalone sentence)", style=para, max_length=MAX_ANSWER_CHARS, default=draft.get("answer"))  # noqa: E501
-        self.source = discord.ui.TextInput(custom_id="source", label="Source: the article sentence, word for word", style=para, max_length=MAX_SOURCE_CHARS, default=draft.get("source"))  # noqa: E501
-        self.alternates = discord.ui.TextInput(custom_id="alternates", label="Other phrasings, one per line (optional)", style=para, required=False, max_length=4000, default=draft.get("alternates"))  # noqa: E501
+        self.question = discord.ui.TextInput(
+            custom_id="question",
+            label="Question",
+            style=short,
+            max_length=MAX_QUESTION_CHARS,
+            default=draft.get("question"),
+        )
+        self.answer = discord.ui.TextInput(
+            custom_id="answer",
+            label="Answer (a short, standalone sentence)",
+            style=para,
+            max_length=MAX_ANSWER_CHARS,
+            default=draft.get("answer"),
+        )
+        self.source = discord.ui.TextInput(
+            custom_id="source",
+            label="Source: the article sentence, word for word",
+            style=para,
+            max_length=MAX_SOURCE_CHARS,
+            default=draft.get("source"),
+        )
+        self.alternates = discord.ui.TextInput(
+            custom_id="alternates",
+            label="Other phrasings, one per line (optional)",
+            style=para,
+            required=False,
+            max_length=4000,
+            default=draft.get("alternates"),
+        )
         for item in (self.question, self.answer, self.source, self.alternates):
             self.add_item(item)
         if not editing:
-            self.ident = discord.ui.TextInput(custom_id="id", label="Id (optional; made from the question)", style=short, required=False, max_length=64, default=draft.get("id"))  # noqa: E501
+            self.ident = discord.ui.TextInput(
+                custom_id="id",
+                label="Id (optional; made from the question)",
+                style=short,
+                required=False,
+                max_length=64,
+                default=draft.get("id"),
+            )
             self.add_item(self.ident)
 
     def values(self) -> dict[str, str]:
@@ -132,11 +171,16 @@ class CurateCog(commands.Cog):
             raise NotCurator(NOT_CURATOR)
         return True
 
-    async def entry_autocomplete(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:  # noqa: E501
+    async def entry_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         kb = self.bot.service.kb
         matches = [e for e in kb.entries if current.casefold() in e.id] if current else []
-        matches += [e for e in self.bot.service.matcher.complete(current, limit=25) if e not in matches]  # noqa: E501
-        return [app_commands.Choice(name=replies.clip(f"{e.id} — {e.question}", 100), value=e.id) for e in matches[:25]]  # noqa: E501
+        matches += [e for e in self.bot.service.matcher.complete(current, limit=25) if e not in matches]
+        return [
+            app_commands.Choice(name=replies.clip(f"{e.id} — {e.question}", 100), value=e.id)
+            for e in matches[:25]
+        ]
 
     def _entry(self, entry_id: str) -> Entry:
         entry = self.bot.service.kb.get(entry_id)
@@ -150,7 +194,9 @@ class CurateCog(commands.Cog):
     async def add(self, interaction: Interaction) -> None:
         """Open the form for a new entry."""
         draft = self.drafts.pop(interaction.user.id, None)
-        await interaction.response.send_modal(EntryModal(self, custom_id=f"storybot-add-{interaction.id}", draft=draft))  # noqa: E501
+        await interaction.response.send_modal(
+            EntryModal(self, custom_id=f"storybot-add-{interaction.id}", draft=draft)
+        )
 
     @kb.command(name="edit", description="Edit an entry's question, answer, source or phrasings")
     @app_commands.describe(entry="The entry's id")
@@ -158,17 +204,23 @@ class CurateCog(commands.Cog):
     async def edit(self, interaction: Interaction, entry: str) -> None:
         """Open the form for an existing entry."""
         found = self._entry(entry)
-        await interaction.response.send_modal(EntryModal(self, custom_id=f"storybot-edit-{interaction.id}", entry=found))  # noqa: E501
+        await interaction.response.send_modal(
+            EntryModal(self, custom_id=f"storybot-edit-{interaction.id}", entry=found)
+        )
 
     @kb.command(name="alias", description="Teach an entry another way of asking its question")
     @app_commands.describe(entry="The entry's id", phrasing="Another way a reader might ask it")
     @app_commands.autocomplete(entry=entry_autocomplete)
-    async def alias(self, interaction: Interaction, entry: str, phrasing: app_commands.Range[str, 1, MAX_QUESTION_CHARS]) -> None:  # noqa: E501
+    async def alias(
+        self, interaction: Interaction, entry: str, phrasing: app_commands.Range[str, 1, MAX_QUESTION_CHARS]
+    ) -> None:
         """Add an alternate phrasing."""
         self._entry(entry)
         updated = await asyncio.to_thread(self.bot.service.add_alternate, entry, phrasing)
         log.info("alternate added to %s by %s", updated.id, interaction.user.id)
-        await interaction.response.send_message(**send_kwargs(content=f"Added “{echo(phrasing)}” to `{updated.id}`.", ephemeral=True))  # noqa: E501
+        await interaction.response.send_message(
+            **send_kwargs(content=f"Added “{echo(phrasing)}” to `{updated.id}`.", ephemeral=True)
+        )
 
     @kb.command(name="remove", description="Delete an entry (asks to confirm)")
     @app_commands.describe(entry="The entry's id")
@@ -176,8 +228,16 @@ class CurateCog(commands.Cog):
     async def remove(self, interaction: Interaction, entry: str) -> None:
         """Ask for confirmation, then delete."""
         found = self._entry(entry)
-        confirm = view_of(StoryButton("remove", found.id, label=f"Delete {found.id}", style=discord.ButtonStyle.danger))  # noqa: E501
-        await interaction.response.send_message(**send_kwargs(content=f"Delete `{found.id}` — “{echo(found.question)}”? This cannot be undone from Discord.", view=confirm, ephemeral=True))  # noqa: E501
+        confirm = view_of(
+            StoryButton("remove", found.id, label=f"Delete {found.id}", style=discord.ButtonStyle.danger)
+        )
+        await interaction.response.send_message(
+            **send_kwargs(
+                content=f"Delete `{found.id}` — “{echo(found.question)}”? This cannot be undone from Discord.",
+                view=confirm,
+                ephemeral=True,
+            )
+        )
 
     @kb.command(name="show", description="Show everything about one entry")
     @app_commands.describe(entry="The entry's id")
@@ -186,31 +246,41 @@ class CurateCog(commands.Cog):
         """Show an entry with its votes."""
         found = self._entry(entry)
         votes = await asyncio.to_thread(self.bot.feedback.vote_counts, found.id)
-        await interaction.response.send_message(**send_kwargs(embed=replies.entry_embed(found, votes), ephemeral=True))  # noqa: E501
+        await interaction.response.send_message(
+            **send_kwargs(embed=replies.entry_embed(found, votes), ephemeral=True)
+        )
 
     @kb.command(name="list", description="List the entries, a page at a time")
     @app_commands.describe(page="Page number (from 1)")
-    async def list(self, interaction: Interaction, page: app_commands.Range[int, 1, 10_000] = 1) -> None:  # noqa: E501
+    async def list(self, interaction: Interaction, page: app_commands.Range[int, 1, 10_000] = 1) -> None:
         """One page of entries with buttons to turn pages."""
         await interaction.response.send_message(**self._page(page), ephemeral=True)
 
-    @kb.command(name="reload", description="Load the knowledge files again (after editing them by hand)")  # noqa: E501
+    @kb.command(name="reload", description="Load the knowledge files again (after editing them by hand)")
     async def reload(self, interaction: Interaction) -> None:
         """Reload; on errors keep serving the last good knowledge base."""
         try:
             kb = await asyncio.to_thread(self.bot.service.reload)
         except KnowledgeError as error:
-            text = replies.problems_text(error, "The files have problems; I'm still serving the last good version:")  # noqa: E501
+            text = replies.problems_text(
+                error, "The files have problems; I'm still serving the last good version:"
+            )
             await interaction.response.send_message(**send_kwargs(content=text, ephemeral=True))
             return
-        await interaction.response.send_message(**send_kwargs(content=f"Reloaded: {len(kb)} entries (version {kb.story.version}).", ephemeral=True))  # noqa: E501
+        await interaction.response.send_message(
+            **send_kwargs(
+                content=f"Reloaded: {len(kb)} entries (version {kb.story.version}).", ephemeral=True
+            )
+        )
 
-    @kb.command(name="unanswered", description="The questions readers asked that I couldn't answer")  # noqa: E501
+    @kb.command(name="unanswered", description="The questions readers asked that I couldn't answer")
     async def unanswered(self, interaction: Interaction) -> None:
         """Most frequent unanswered questions; a button attaches each to its closest entry."""
         rows = await asyncio.to_thread(self.bot.feedback.top_unanswered, 10)
         if not rows:
-            await interaction.response.send_message(**send_kwargs(content="No unanswered questions so far.", ephemeral=True))  # noqa: E501
+            await interaction.response.send_message(
+                **send_kwargs(content="No unanswered questions so far.", ephemeral=True)
+            )
             return
         lines, buttons = ["Most asked questions I couldn't answer:"], []
         for n, row in enumerate(rows, 1):
@@ -218,9 +288,17 @@ class CurateCog(commands.Cog):
             candidates = self.bot.service.ask(row.question).candidates
             if candidates:
                 target = candidates[0].entry.id
-                buttons.append(StoryButton("attach", f"{row.id}:{target}", label=f"{n} → add to {target}"))  # noqa: E501
-        lines.append("A button adds that question to the entry as another phrasing; /kb add makes a new entry.")  # noqa: E501
-        await interaction.response.send_message(**send_kwargs(content=replies.clip("\n".join(lines), replies.CONTENT_MAX), view=view_of(*buttons[:25]), ephemeral=True))  # noqa: E501
+                buttons.append(StoryButton("attach", f"{row.id}:{target}", label=f"{n} → add to {target}"))
+        lines.append(
+            "A button adds that question to the entry as another phrasing; /kb add makes a new entry."
+        )
+        await interaction.response.send_message(
+            **send_kwargs(
+                content=replies.clip("\n".join(lines), replies.CONTENT_MAX),
+                view=view_of(*buttons[:25]),
+                ephemeral=True,
+            )
+        )
 
     @kb.command(name="coverage", description="Article sentences no entry cites yet")
     async def coverage(self, interaction: Interaction) -> None:
@@ -229,12 +307,18 @@ class CurateCog(commands.Cog):
         if not uncited:
             text = "Every sentence of the article is the source of at least one entry."
         else:
-            text = f"{len(uncited)} sentence(s) no entry cites:\n" + "\n".join(f"• {echo(s, 300)}" for s in uncited)  # noqa: E501
-        await interaction.response.send_message(**send_kwargs(content=replies.clip(text, replies.CONTENT_MAX), ephemeral=True))  # noqa: E501
+            text = f"{len(uncited)} sentence(s) no entry cites:\n" + "\n".join(
+                f"• {echo(s, 300)}" for s in uncited
+            )
+        await interaction.response.send_message(
+            **send_kwargs(content=replies.clip(text, replies.CONTENT_MAX), ephemeral=True)
+        )
 
     # ---------------------------------------------------------------- forms and buttons
 
-    async def submit_entry(self, interaction: Interaction, values: dict[str, str], entry_id: str | None) -> None:  # noqa: E501
+    async def submit_entry(
+        self, interaction: Interaction, values: dict[str, str], entry_id: str | None
+    ) -> None:
         """A submitted form: re-check the curator, validate, save, answer at once."""
         if not is_curator(self.bot, interaction):
             await refuse(interaction)
@@ -243,7 +327,7 @@ class CurateCog(commands.Cog):
         service = self.bot.service
         try:
             if entry_id is None:
-                raw["id"] = values.get("id", "").strip() or slugify(raw["question"], service.kb.by_id)  # noqa: E501
+                raw["id"] = values.get("id", "").strip() or slugify(raw["question"], service.kb.by_id)
                 entry = await asyncio.to_thread(service.add, raw, author=author_of(interaction))
                 done = f"Added `{entry.id}`; I answer it from now on."
             else:
@@ -252,12 +336,18 @@ class CurateCog(commands.Cog):
         except KnowledgeError as error:
             if entry_id is None:
                 self.drafts[interaction.user.id] = values
-            retry = view_of(StoryButton("retry", "add", label="Fix and try again")) if entry_id is None else None  # noqa: E501
+            retry = (
+                view_of(StoryButton("retry", "add", label="Fix and try again")) if entry_id is None else None
+            )
             text = replies.problems_text(error, "Nothing was saved. Please fix:")
-            await interaction.response.send_message(**send_kwargs(content=text, view=retry, ephemeral=True))  # noqa: E501
+            await interaction.response.send_message(**send_kwargs(content=text, view=retry, ephemeral=True))
             return
-        log.info("entry %s %s by %s", entry.id, "added" if entry_id is None else "edited", interaction.user.id)  # noqa: E501
-        await interaction.response.send_message(**send_kwargs(content=done, embed=replies.entry_embed(entry), ephemeral=True))  # noqa: E501
+        log.info(
+            "entry %s %s by %s", entry.id, "added" if entry_id is None else "edited", interaction.user.id
+        )
+        await interaction.response.send_message(
+            **send_kwargs(content=done, embed=replies.entry_embed(entry), ephemeral=True)
+        )
 
     def _page(self, page: int) -> dict[str, Any]:
         entries = self.bot.service.kb.entries
@@ -271,7 +361,9 @@ class CurateCog(commands.Cog):
             buttons.append(StoryButton("page", str(page - 1), label="◀ Previous"))
         if page < pages:
             buttons.append(StoryButton("page", str(page + 1), label="Next ▶"))
-        return send_kwargs(content=replies.clip("\n".join(lines), replies.CONTENT_MAX), view=view_of(*buttons))  # noqa: E501
+        return send_kwargs(
+            content=replies.clip("\n".join(lines), replies.CONTENT_MAX), view=view_of(*buttons)
+        )
 
     async def on_page(self, interaction: Interaction, args: str) -> None:
         if not is_curator(self.bot, interaction):
@@ -286,18 +378,30 @@ class CurateCog(commands.Cog):
             await refuse(interaction)
             return
         row_text, _, entry_id = args.partition(":")
-        row = await asyncio.to_thread(self.bot.feedback.get_unanswered, int(row_text)) if row_text.isdigit() else None  # noqa: E501
+        row = (
+            await asyncio.to_thread(self.bot.feedback.get_unanswered, int(row_text))
+            if row_text.isdigit()
+            else None
+        )
         if row is None or self.bot.service.kb.get(entry_id) is None:
-            await interaction.response.send_message(**send_kwargs(content="That question or entry is gone; run /kb unanswered again.", ephemeral=True))  # noqa: E501
+            await interaction.response.send_message(
+                **send_kwargs(
+                    content="That question or entry is gone; run /kb unanswered again.", ephemeral=True
+                )
+            )
             return
         try:
             await asyncio.to_thread(self.bot.service.add_alternate, entry_id, row.question)
         except KnowledgeError as error:
-            await interaction.response.send_message(**send_kwargs(content=replies.problems_text(error, "Nothing was saved:"), ephemeral=True))  # noqa: E501
+            await interaction.response.send_message(
+                **send_kwargs(content=replies.problems_text(error, "Nothing was saved:"), ephemeral=True)
+            )
             return
         await asyncio.to_thread(self.bot.feedback.forget_unanswered, row.id)
-        log.info("unanswered question %s attached to %s by %s", row.id, entry_id, interaction.user.id)  # noqa: E501
-        await interaction.response.send_message(**send_kwargs(content=f"Added “{echo(row.question)}” to `{entry_id}`.", ephemeral=True))  # noqa: E501
+        log.info("unanswered question %s attached to %s by %s", row.id, entry_id, interaction.user.id)
+        await interaction.response.send_message(
+            **send_kwargs(content=f"Added “{echo(row.question)}” to `{entry_id}`.", ephemeral=True)
+        )
 
     async def on_remove(self, interaction: Interaction, entry_id: str) -> None:
         """The confirmed delete."""
@@ -307,10 +411,12 @@ class CurateCog(commands.Cog):
         try:
             await asyncio.to_thread(self.bot.service.remove, entry_id)
         except KnowledgeError as error:
-            await interaction.response.send_message(**send_kwargs(content=replies.problems_text(error, "Nothing was deleted:"), ephemeral=True))  # noqa: E501
+            await interaction.response.send_message(
+                **send_kwargs(content=replies.problems_text(error, "Nothing was deleted:"), ephemeral=True)
+            )
             return
         log.info("entry %s removed by %s", entry_id, interaction.user.id)
-        await interaction.response.edit_message(**send_kwargs(content=f"Deleted `{entry_id}`.", view=None))  # noqa: E501
+        await interaction.response.edit_message(**send_kwargs(content=f"Deleted `{entry_id}`.", view=None))
 
     async def on_retry(self, interaction: Interaction, args: str) -> None:
         """Reopen the add form with what the curator typed last time."""
@@ -318,4 +424,6 @@ class CurateCog(commands.Cog):
             await refuse(interaction)
             return
         draft = self.drafts.pop(interaction.user.id, None)
-        await interaction.response.send_modal(EntryModal(self, custom_id=f"storybot-add-{interaction.id}", draft=draft))  # noqa: E501
+        await interaction.response.send_modal(
+            EntryModal(self, custom_id=f"storybot-add-{interaction.id}", draft=draft)
+        )

@@ -81,10 +81,14 @@ def entry_embed(entry: Entry, votes: tuple[int, int] | None = None) -> discord.E
     embed.add_field(name="Source", value=quote(entry.source), inline=False)
     if entry.alternates:
         alts = "\n".join(f"• {echo(a, 150)}" for a in entry.alternates)
-        embed.add_field(name=f"Alternates ({len(entry.alternates)})", value=clip(alts, FIELD_MAX), inline=False)  # noqa: E501
+        embed.add_field(
+            name=f"Alternates ({len(entry.alternates)})", value=clip(alts, FIELD_MAX), inline=False
+        )
     details = [f"id `{entry.id}`", f"type {entry.type or '-'}"]
     if entry.added_by:
-        details.append(f"added by {echo(entry.added_by, 60)}" + (f" on {entry.added_at}" if entry.added_at else ""))  # noqa: E501
+        details.append(
+            f"added by {echo(entry.added_by, 60)}" + (f" on {entry.added_at}" if entry.added_at else "")
+        )
     if votes is not None:
         details.append(f"votes 👍 {votes[0]} · 👎 {votes[1]}")
     if entry.file:
@@ -115,7 +119,10 @@ def about_embed(kb: KnowledgeBase, version: str) -> discord.Embed:
     """The story and the knowledge base's size and version."""
     embed = discord.Embed(title=clip(kb.story.headline, TITLE_MAX), colour=COLOUR)
     embed.add_field(name="Entries", value=str(len(kb)))
-    embed.add_field(name="Knowledge version", value=clip(f"{kb.story.version} (checked {kb.story.checked or '-'})", FIELD_MAX))  # noqa: E501
+    embed.add_field(
+        name="Knowledge version",
+        value=clip(f"{kb.story.version} (checked {kb.story.checked or '-'})", FIELD_MAX),
+    )
     embed.add_field(name="StoryBot", value=version)
     return embed
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -22,8 +23,8 @@ log = logging.getLogger("bot")
 
 NO_TOKEN = f"""No Discord token: set {TOKEN_VARIABLE} in the environment or in a .env file.
 Get one at https://discord.com/developers/applications → your app → Bot → Reset Token
-(README: "Deploying"). To try StoryBot without Discord: storybot ask "How far did they push the trolley?"."""  # noqa: E501
-BAD_TOKEN = f"Discord rejected the token in {TOKEN_VARIABLE}. Check it (no quotes or spaces), or reset it in the developer portal."  # noqa: E501
+(README: "Deploying"). To try StoryBot without Discord: storybot ask "How far did they push the trolley?"."""
+BAD_TOKEN = f"Discord rejected the token in {TOKEN_VARIABLE}. Check it (no quotes or spaces), or reset it in the developer portal."
 START_BACKOFF_S = (2, 5, 10, 30, 60)
 """Waits between attempts when Discord can't be reached at start (then every minute)."""
 
@@ -40,7 +41,7 @@ class RedactToken(logging.Filter):
             message = record.getMessage()
             if self.token in message:
                 record.msg, record.args = message.replace(self.token, "[token]"), None
-            if record.exc_info and record.exc_info[1] is not None and self.token in str(record.exc_info[1]):  # noqa: E501
+            if record.exc_info and record.exc_info[1] is not None and self.token in str(record.exc_info[1]):
                 record.exc_info, record.exc_text = None, None
                 record.msg = f"{record.msg} (traceback hidden: it contained the token)"
         return True
@@ -69,7 +70,7 @@ async def serve(settings: Settings) -> int:
     """Run until stopped; retry with backoff while Discord can't be reached."""
     knowledge = resolve_knowledge_dir(settings.knowledge, seed=True)
     service = StoryService(knowledge)
-    log.info("loaded %d entries from %s (version %s)", len(service.kb), knowledge, service.kb.story.version)  # noqa: E501
+    log.info("loaded %d entries from %s (version %s)", len(service.kb), knowledge, service.kb.story.version)
     feedback = FeedbackStore(settings.database)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -95,16 +96,31 @@ async def serve(settings: Settings) -> int:
             print(BAD_TOKEN, file=sys.stderr)
             return 1
         if isinstance(error, discord.PrivilegedIntentsRequired):
-            print("Discord refused the Message Content intent: enable it in the developer portal (Bot → Privileged Gateway Intents), or leave STORYBOT_ANSWER_CHANNELS empty.", file=sys.stderr)  # noqa: E501
+            print(
+                "Discord refused the Message Content intent: enable it in the developer portal (Bot → Privileged Gateway Intents), or leave STORYBOT_ANSWER_CHANNELS empty.",
+                file=sys.stderr,
+            )
             return 1
-        if error is None or isinstance(error, (OSError, aiohttp.ClientError, discord.GatewayNotFound, discord.ConnectionClosed, discord.HTTPException, asyncio.TimeoutError)):  # noqa: E501, UP038
+        if error is None or isinstance(
+            error,
+            (
+                OSError,
+                aiohttp.ClientError,
+                discord.GatewayNotFound,
+                discord.ConnectionClosed,
+                discord.HTTPException,
+                asyncio.TimeoutError,
+            ),
+        ):
             wait = START_BACKOFF_S[min(attempt, len(START_BACKOFF_S) - 1)]
             attempt += 1
-            log.warning("can't reach Discord (%s); trying again in %d s", type(error).__name__ if error else "disconnected", wait)  # noqa: E501
-            try:
+            log.warning(
+                "can't reach Discord (%s); trying again in %d s",
+                type(error).__name__ if error else "disconnected",
+                wait,
+            )
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
-            except TimeoutError:
-                pass
             continue
         raise error
     log.info("stopped")

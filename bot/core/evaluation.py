@@ -76,7 +76,10 @@ class Report:
     def lines(self) -> list[str]:
         """A readable table of the figures."""
         out = [f"{'':24}{'cases':>6}{'correct':>9}"]
-        for title, tally in (("in scope (answered right)", self.in_scope), ("out of scope (refused)", self.out_of_scope)):  # noqa: E501
+        for title, tally in (
+            ("in scope (answered right)", self.in_scope),
+            ("out of scope (refused)", self.out_of_scope),
+        ):
             out.append(f"{title:<26}{tally.count():>4}{tally.rate():>9.1%}")
             for style in sorted(tally.total):
                 out.append(f"  {style:<22}{tally.total[style]:>6}{tally.rate(style):>9.1%}")
@@ -89,16 +92,18 @@ def load_cases(path: Path | str) -> list[Case]:
     try:
         data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise KnowledgeError([Problem(f"cannot read evaluation file: {exc}", file=str(path))]) from exc  # noqa: E501
+        raise KnowledgeError([Problem(f"cannot read evaluation file: {exc}", file=str(path))]) from exc
     if not isinstance(data, list):
-        raise KnowledgeError([Problem("expected a list of {question, expect, style}", file=str(path))])  # noqa: E501
+        raise KnowledgeError([Problem("expected a list of {question, expect, style}", file=str(path))])
     cases = []
     for i, item in enumerate(data, 1):
         if not isinstance(item, dict) or not isinstance(item.get("question"), str):
             raise KnowledgeError([Problem(f"item {i} needs a 'question'", file=str(path))])
         expect = item.get("expect", UNKNOWN)
         ids = [expect] if isinstance(expect, str) else list(expect)
-        cases.append(Case(item["question"], frozenset(x for x in ids if x != UNKNOWN), str(item.get("style", "-"))))  # noqa: E501
+        cases.append(
+            Case(item["question"], frozenset(x for x in ids if x != UNKNOWN), str(item.get("style", "-")))
+        )
     return cases
 
 

@@ -215,16 +215,14 @@ class KnowledgeBase:
 # --------------------------------------------------------------------------- loading
 
 
-class _LineLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _LineLoader(_BaseLoader):
     """Safe loader that records the line of every mapping and of each of its keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         mapping["__line__"] = node.start_mark.line + 1
         mapping["__lines__"] = {
-            key.value: key.start_mark.line + 1
-            for key, _ in node.value
-            if isinstance(key, yaml.ScalarNode)
+            key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)
         }
         return mapping
 
@@ -240,7 +238,7 @@ def _read_yaml(path: Path, display: str, problems: list[Problem]) -> Any:
         problems.append(Problem(f"cannot read the file: {exc.strerror}", file=display))
         return None
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+        return yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -275,7 +273,13 @@ class _EntryChecker:
         self.story = story
         self.problems = problems
 
-    def _problem(self, message: str, raw: Mapping[str, Any], fieldname: str | None, where: tuple[str | None, str | None]) -> None:  # noqa: E501
+    def _problem(
+        self,
+        message: str,
+        raw: Mapping[str, Any],
+        fieldname: str | None,
+        where: tuple[str | None, str | None],
+    ) -> None:
         file, entry_id = where
         lines = raw.get("__lines__", {}) if isinstance(raw, Mapping) else {}
         line = lines.get(fieldname) if fieldname else None
@@ -283,7 +287,15 @@ class _EntryChecker:
             line = raw.get("__line__")
         self.problems.append(Problem(message, file=file, line=line, entry=entry_id, field=fieldname))
 
-    def _string(self, raw: Mapping[str, Any], name: str, limit: int, where: tuple[str | None, str | None], *, required: bool) -> str | None:  # noqa: E501
+    def _string(
+        self,
+        raw: Mapping[str, Any],
+        name: str,
+        limit: int,
+        where: tuple[str | None, str | None],
+        *,
+        required: bool,
+    ) -> str | None:
         value = raw.get(name)
         if value is None:
             if required:
@@ -300,17 +312,24 @@ class _EntryChecker:
                 self._problem(f"'{name}' is empty", raw, name, where)
             return None
         if len(value) > limit:
-            self._problem(f"'{name}' is {len(value)} characters; keep it under {limit}", raw, name, where)  # noqa: E501
+            self._problem(f"'{name}' is {len(value)} characters; keep it under {limit}", raw, name, where)
         return value
 
-    def _string_list(self, raw: Mapping[str, Any], name: str, limit: int, max_items: int, where: tuple[str | None, str | None]) -> tuple[str, ...]:  # noqa: E501
+    def _string_list(
+        self,
+        raw: Mapping[str, Any],
+        name: str,
+        limit: int,
+        max_items: int,
+        where: tuple[str | None, str | None],
+    ) -> tuple[str, ...]:
         value = raw.get(name)
         if value is None:
             return ()
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            self._problem(f"'{name}' must be a list of text, not {type(value).__name__}", raw, name, where)  # noqa: E501
+            self._problem(f"'{name}' must be a list of text, not {type(value).__name__}", raw, name, where)
             return ()
         items: list[str] = []
         for i, item in enumerate(value, 1):
@@ -319,7 +338,9 @@ class _EntryChecker:
                 continue
             item = collapse_whitespace(item)
             if len(item) > limit:
-                self._problem(f"item {i} of '{name}' is {len(item)} characters; keep it under {limit}", raw, name, where)  # noqa: E501
+                self._problem(
+                    f"item {i} of '{name}' is {len(item)} characters; keep it under {limit}", raw, name, where
+                )
             items.append(item)
         if len(items) > max_items:
             self._problem(f"'{name}' has {len(items)} items; at most {max_items}", raw, name, where)
@@ -329,38 +350,53 @@ class _EntryChecker:
         """Validate one raw entry; return it as an Entry if it has no errors."""
         before = len(self.problems)
         if not isinstance(raw, Mapping):
-            self.problems.append(Problem(f"entry #{index} must be a mapping of fields, not {type(raw).__name__}", file=file))  # noqa: E501
+            self.problems.append(
+                Problem(f"entry #{index} must be a mapping of fields, not {type(raw).__name__}", file=file)
+            )
             return None
         raw_id = raw.get("id")
         entry_id = raw_id if isinstance(raw_id, str) and raw_id.strip() else f"#{index}"
         where = (file, entry_id)
         for key in raw:
             if key not in ENTRY_FIELDS and not str(key).startswith("__"):
-                self._problem(f"unknown field '{key}' (known: {', '.join(ENTRY_FIELDS)})", raw, str(key), where)  # noqa: E501
+                self._problem(
+                    f"unknown field '{key}' (known: {', '.join(ENTRY_FIELDS)})", raw, str(key), where
+                )
         ident = self._string(raw, "id", MAX_ID_CHARS, where, required=True)
         if ident is not None and not ID_PATTERN.match(ident):
-            self._problem("'id' must be a slug: lowercase letters, digits and single hyphens, e.g. 'trolley-distance'", raw, "id", where)  # noqa: E501
+            self._problem(
+                "'id' must be a slug: lowercase letters, digits and single hyphens, e.g. 'trolley-distance'",
+                raw,
+                "id",
+                where,
+            )
         question = self._string(raw, "question", MAX_QUESTION_CHARS, where, required=True)
         answer = self._string(raw, "answer", MAX_ANSWER_CHARS, where, required=True)
         qtype = self._string(raw, "type", 16, where, required=False)
         if qtype is not None and qtype not in QUESTION_TYPES:
             self._problem(f"'type' must be one of {', '.join(QUESTION_TYPES)}", raw, "type", where)
-        alternates = self._string_list(raw, "alternates", MAX_QUESTION_CHARS, MAX_ALTERNATES, where)  # noqa: E501
+        alternates = self._string_list(raw, "alternates", MAX_QUESTION_CHARS, MAX_ALTERNATES, where)
         tags = self._string_list(raw, "tags", MAX_TAG_CHARS, MAX_TAGS, where)
         added_by = self._string(raw, "added_by", MAX_NAME_CHARS, where, required=False)
         added_at = self._string(raw, "added_at", 40, where, required=False)
         sources = self._string_list(raw, "source", MAX_SOURCE_CHARS, 5, where)
         if "source" not in raw or raw.get("source") is None:
-            self._problem("'source' is missing: copy the article sentence the answer rests on", raw, None, where)  # noqa: E501
+            self._problem(
+                "'source' is missing: copy the article sentence the answer rests on", raw, None, where
+            )
         elif not sources and not isinstance(raw.get("source"), list | str):
             pass  # type problem already recorded
         elif not sources:
-            self._problem("'source' is empty: copy the article sentence the answer rests on", raw, "source", where)  # noqa: E501
+            self._problem(
+                "'source' is empty: copy the article sentence the answer rests on", raw, "source", where
+            )
         for src in sources:
             if not self.story.contains(src):
                 closest = self.story.closest_sentence(src)
                 hint = f' Closest article sentence: "{closest}"' if closest else ""
-                self._problem(f'source is not in the article word for word: "{_clip(src)}".{hint}', raw, "source", where)  # noqa: E501
+                self._problem(
+                    f'source is not in the article word for word: "{_clip(src)}".{hint}', raw, "source", where
+                )
         if len(self.problems) > before or ident is None or question is None or answer is None:
             return None
         return Entry(
@@ -398,17 +434,33 @@ def _cross_check(entries: list[Entry], problems: list[Problem]) -> None:
     for entry in entries:
         first = seen_ids.get(entry.id)
         if first is not None:
-            problems.append(Problem(f"duplicate id: also used at {first.file}:{first.line}", file=entry.file, line=entry.line, entry=entry.id, field="id"))  # noqa: E501
+            problems.append(
+                Problem(
+                    f"duplicate id: also used at {first.file}:{first.line}",
+                    file=entry.file,
+                    line=entry.line,
+                    entry=entry.id,
+                    field="id",
+                )
+            )
             continue
         seen_ids[entry.id] = entry
         for phrasing in entry.phrasings:
             key = phrasing_key(phrasing)
             other = seen_phrasings.setdefault(key, entry)
             if other.id != entry.id:
-                problems.append(Problem(f'the phrasing "{phrasing}" is also in entry \'{other.id}\' ({other.file}:{other.line}); the matcher cannot tell them apart', file=entry.file, line=entry.line, entry=entry.id, field="question"))  # noqa: E501
+                problems.append(
+                    Problem(
+                        f"the phrasing \"{phrasing}\" is also in entry '{other.id}' ({other.file}:{other.line}); the matcher cannot tell them apart",
+                        file=entry.file,
+                        line=entry.line,
+                        entry=entry.id,
+                        field="question",
+                    )
+                )
 
 
-def near_duplicates(entries: Iterable[Entry], threshold: float = NEAR_DUPLICATE_RATIO) -> list[Problem]:  # noqa: E501
+def near_duplicates(entries: Iterable[Entry], threshold: float = NEAR_DUPLICATE_RATIO) -> list[Problem]:
     """Warnings for phrasings of different entries that are nearly the same."""
     owners: list[Entry] = []
     keys: list[str] = []
@@ -423,27 +475,35 @@ def near_duplicates(entries: Iterable[Entry], threshold: float = NEAR_DUPLICATE_
     pairs = (
         (i, j)
         for i, key in enumerate(keys)
-        for _, _, j in process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=threshold, limit=None)  # noqa: E501
+        for _, _, j in process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=threshold, limit=None)
     )
     for i, j in pairs:
         a, b = owners[i], owners[j]
         if i >= j or a.id == b.id or (a.id, b.id) in reported:
             continue
         reported.add((a.id, b.id))
-        warnings.append(Problem(f'"{keys[i]}" is nearly the same as "{keys[j]}" in entry \'{b.id}\' ({b.file}:{b.line}); the matcher may confuse them', file=a.file, line=a.line, entry=a.id, severity="warning"))  # noqa: E501
+        warnings.append(
+            Problem(
+                f'"{keys[i]}" is nearly the same as "{keys[j]}" in entry \'{b.id}\' ({b.file}:{b.line}); the matcher may confuse them',
+                file=a.file,
+                line=a.line,
+                entry=a.id,
+                severity="warning",
+            )
+        )
     return warnings
 
 
 def _load_story(root: Path, problems: list[Problem]) -> Story | None:
     story_path = root / STORY_FILE
     if not story_path.exists():
-        problems.append(Problem(f"no {STORY_FILE} here: is {root} a knowledge folder?", file=str(story_path)))  # noqa: E501
+        problems.append(Problem(f"no {STORY_FILE} here: is {root} a knowledge folder?", file=str(story_path)))
         return None
     raw = _read_yaml(story_path, str(story_path), problems)
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        problems.append(Problem("must be a mapping with headline, article, version", file=str(story_path)))  # noqa: E501
+        problems.append(Problem("must be a mapping with headline, article, version", file=str(story_path)))
         return None
     article_name = raw.get("article", "article.txt")
     article_path = root / str(article_name)
@@ -461,7 +521,14 @@ def _load_story(root: Path, problems: list[Problem]) -> Story | None:
     )
     recorded = raw.get("article_sha256")
     if recorded and recorded != story.sha256:
-        problems.append(Problem(f"{article_name} changed since the entries were checked (article_sha256 differs): check the sources, then update version, checked and article_sha256", file=str(story_path), line=raw.get("__lines__", {}).get("article_sha256"), severity="warning"))  # noqa: E501
+        problems.append(
+            Problem(
+                f"{article_name} changed since the entries were checked (article_sha256 differs): check the sources, then update version, checked and article_sha256",
+                file=str(story_path),
+                line=raw.get("__lines__", {}).get("article_sha256"),
+                severity="warning",
+            )
+        )
     return story
 
 
@@ -480,12 +547,19 @@ def _load_synonyms(root: Path, problems: list[Problem]) -> tuple[tuple[str, ...]
     owner: dict[str, int] = {}
     for i, group in enumerate(groups_raw, 1):
         if not isinstance(group, list) or not all(isinstance(w, str) and w.strip() for w in group):
-            problems.append(Problem(f"group {i} must be a list of words, e.g. [trolley, handcart]", file=str(path)))  # noqa: E501
+            problems.append(
+                Problem(f"group {i} must be a list of words, e.g. [trolley, handcart]", file=str(path))
+            )
             continue
         words = tuple(collapse_whitespace(w.casefold()) for w in group)
         for word in words:
             if word in owner and owner[word] != i:
-                problems.append(Problem(f"'{word}' is in group {owner[word]} and group {i}; a word may be in one group only", file=str(path)))  # noqa: E501
+                problems.append(
+                    Problem(
+                        f"'{word}' is in group {owner[word]} and group {i}; a word may be in one group only",
+                        file=str(path),
+                    )
+                )
             owner[word] = i
         groups.append(words)
     return tuple(groups)
@@ -519,7 +593,9 @@ def load_knowledge(root: Path | str, *, lint: bool = False) -> KnowledgeBase:
             if isinstance(data, dict) and "entries" in data:
                 data = data["entries"]
             if not isinstance(data, list):
-                problems.append(Problem("an entries file must hold a list of entries ('- id: ...')", file=display))  # noqa: E501
+                problems.append(
+                    Problem("an entries file must hold a list of entries ('- id: ...')", file=display)
+                )
                 continue
             for index, raw in enumerate(data, 1):
                 entry = checker.check(raw, display, index)
@@ -532,10 +608,12 @@ def load_knowledge(root: Path | str, *, lint: bool = False) -> KnowledgeBase:
     warnings = [p for p in problems if p.severity == "warning"]
     if lint:
         warnings.extend(near_duplicates(entries))
-    return KnowledgeBase(story=story, entries=tuple(entries), synonyms=synonyms, root=root, warnings=tuple(warnings))  # noqa: E501
+    return KnowledgeBase(
+        story=story, entries=tuple(entries), synonyms=synonyms, root=root, warnings=tuple(warnings)
+    )
 
 
-def check_new_entry(kb: KnowledgeBase, raw: Mapping[str, Any], *, replacing: str | None = None) -> Entry:  # noqa: E501
+def check_new_entry(kb: KnowledgeBase, raw: Mapping[str, Any], *, replacing: str | None = None) -> Entry:
     """Validate one entry against a loaded knowledge base, exactly as loading would."""
     problems: list[Problem] = []
     entry = _EntryChecker(kb.story, problems).check(dict(raw), None, 1)
@@ -567,7 +645,9 @@ def uncited_sentences(kb: KnowledgeBase) -> list[str]:
         if any(norm in c or c in norm for c in cited):
             covered.append(key)
             continue
-        if any(fuzz.ratio(key, k) >= 90 for k in covered) or any(fuzz.ratio(key, k) >= 90 for _, k in uncovered):  # noqa: E501
+        if any(fuzz.ratio(key, k) >= 90 for k in covered) or any(
+            fuzz.ratio(key, k) >= 90 for _, k in uncovered
+        ):
             continue
         uncovered.append((sentence, key))
     # A caption that repeats a covered sentence counts as covered even when it comes first.

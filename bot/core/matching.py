@@ -35,7 +35,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-import snowballstemmer
+import snowballstemmer  # type: ignore[import-untyped]
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
@@ -106,7 +106,7 @@ STOPWORDS = frozenset(
     thing things stuff article story report cheers mate buddy dude pal bro wow cool nice
     great awesome crazy interesting brr oh ah well anyway heard read saw seen radio news
     one more other good morning sorry dumb q omg yikes rn wait lmk idk tbh ngl fr xd
-    totally literally basically whats wheres whos hows whens whys thats""".split()
+    totally literally basically whats wheres whos hows whens whys thats""".split()  # noqa: SIM905 - a word list reads best as text
 )
 # Chat spellings people type; mapped before anything else.
 SLANG = {
@@ -125,8 +125,11 @@ _ABOUT_BOT = re.compile(
 _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), qtype)
     for pattern, qtype in (
-        (r"\bhow long\b|\bduration\b|\bhow many (hours|days|minutes|weeks|months|years)\b", "how-long"),  # noqa: E501
-        (r"\bhow far\b|\bdistance\b|\bhow many (km|kilometres?|kilometers?|miles?|metres?|meters?)\b", "how-far"),  # noqa: E501
+        (r"\bhow long\b|\bduration\b|\bhow many (hours|days|minutes|weeks|months|years)\b", "how-long"),
+        (
+            r"\bhow far\b|\bdistance\b|\bhow many (km|kilometres?|kilometers?|miles?|metres?|meters?)\b",
+            "how-far",
+        ),
         (r"\bhow (many|much)\b|\bnumber of\b|\bhow old\b|\bage\b", "how-many"),
         (r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b", "why"),
         (r"\bwho(m|se)?\b", "who"),
@@ -149,7 +152,12 @@ _HAS_TIME = re.compile(
     r"april|may|june|july|august|september|october|november|december|morning|afternoon|"
     r"evening|night|today|yesterday|week|month|year|years|century|ago|since|before|after)\b"
 )
-ANSWER_SHAPES = {"how-many": _HAS_NUMBER, "how-long": _HAS_DURATION, "how-far": _HAS_DISTANCE, "when": _HAS_TIME}  # noqa: E501
+ANSWER_SHAPES = {
+    "how-many": _HAS_NUMBER,
+    "how-long": _HAS_DURATION,
+    "how-far": _HAS_DISTANCE,
+    "when": _HAS_TIME,
+}
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _STEMMER = snowballstemmer.stemmer("english")
@@ -298,28 +306,26 @@ class Matcher:
         }
         self._postings: dict[str, list[int]] = defaultdict(list)
         for index, entry in enumerate(kb.entries):
-            for phrasing, terms in zip(entry.phrasings, raw_terms[index], strict=True):
+            for phrasing, phrasing_terms in zip(entry.phrasings, raw_terms[index], strict=True):
                 pid = len(self._phrasings)
                 self._phrasings.append(
                     _Phrasing(
                         entry_index=index,
                         text=phrasing,
-                        terms=terms,
-                        weight=sum(self._weights[t] for t in terms) or 1.0,
+                        terms=phrasing_terms,
+                        weight=sum(self._weights[t] for t in phrasing_terms) or 1.0,
                         qtype=question_type(phrasing) or entry.type,
                     )
                 )
-                for term in terms:
+                for term in phrasing_terms:
                     self._postings[term].append(pid)
         # All of an entry's phrasings and its answer, for the entry-level score.
         self._entry_terms = [
-            terms | set(self._terms_of(e.answer))
-            for terms, e in zip(entry_terms, kb.entries, strict=True)
+            terms | set(self._terms_of(e.answer)) for terms, e in zip(entry_terms, kb.entries, strict=True)
         ]
         # Everything an entry mentions, for the "names must be in the entry" check.
         self._entry_vocab = [
-            terms | set(self._terms_of(e.answer))
-            for terms, e in zip(entry_terms, kb.entries, strict=True)
+            terms | set(self._terms_of(e.answer)) for terms, e in zip(entry_terms, kb.entries, strict=True)
         ]
         self._vocab: set[str] = set().union(*self._entry_vocab) if self._entry_vocab else set()
 
@@ -413,7 +419,7 @@ class Matcher:
         # One slip (a letter wrong, missing, extra or two swapped) in a short word, two in
         # a long one.
         max_edits = 1 if len(word) <= TYPO_SHORT_WORD else 2
-        found = process.extractOne(word, self._form_list, scorer=OSA.distance, score_cutoff=max_edits)  # noqa: E501
+        found = process.extractOne(word, self._form_list, scorer=OSA.distance, score_cutoff=max_edits)
         return self._forms[found[0]] if found else None
 
     # ------------------------------------------------------------------ matching

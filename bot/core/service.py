@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.core import store
 from bot.core.errors import KnowledgeError
-from bot.core.knowledge import KnowledgeBase, entry_files, load_knowledge
+from bot.core.knowledge import Entry, KnowledgeBase, entry_files, load_knowledge
 from bot.core.matching import Matcher, Result
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ class StoryService:
         """Match a question against the current knowledge base."""
         return self._state.matcher.match(question)
 
-    def _swap(self, kb: KnowledgeBase, stamp: tuple[tuple[str, float, int], ...] | None = None) -> KnowledgeBase:  # noqa: E501
+    def _swap(
+        self, kb: KnowledgeBase, stamp: tuple[tuple[str, float, int], ...] | None = None
+    ) -> KnowledgeBase:
         state = _State(kb, Matcher(kb), stamp if stamp is not None else _stamp(self.root))
         with self._lock:
             self._state = state
@@ -103,19 +105,19 @@ class StoryService:
             raise
         return self._swap(kb, stamp)
 
-    def add(self, raw: Mapping[str, Any], *, author: str | None = None) -> store.Entry:
+    def add(self, raw: Mapping[str, Any], *, author: str | None = None) -> Entry:
         """Validate, save and serve a new entry."""
         kb, entry = store.add_entry(self.root, raw, author=author)
         self._swap(kb)
         return entry
 
-    def update(self, entry_id: str, changes: store.Changes) -> store.Entry:
+    def update(self, entry_id: str, changes: store.Changes) -> Entry:
         """Validate, save and serve a change to an entry."""
         kb, entry = store.update_entry(self.root, entry_id, changes)
         self._swap(kb)
         return entry
 
-    def add_alternate(self, entry_id: str, phrasing: str) -> store.Entry:
+    def add_alternate(self, entry_id: str, phrasing: str) -> Entry:
         """Teach an entry another phrasing."""
         kb, entry = store.add_alternate(self.root, entry_id, phrasing)
         self._swap(kb)

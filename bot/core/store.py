@@ -59,9 +59,7 @@ def _dump(data: CommentedSeq) -> str:
     out = io.StringIO()
     _yaml().dump(data, out)
     # The dumper indents the top-level list by two; our files start entries at column 0.
-    return "".join(
-        line[2:] if line.startswith("  ") else line for line in out.getvalue().splitlines(True)
-    )
+    return "".join(line[2:] if line.startswith("  ") else line for line in out.getvalue().splitlines(True))
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -97,7 +95,7 @@ def _storage_error(exc: OSError, path: Path) -> StorageError:
         errno.EDQUOT: "the disk quota is used up",
     }
     reason = reasons.get(exc.errno or 0, exc.strerror or str(exc))
-    return StorageError([Problem(f"could not save: {reason}. Nothing was changed.", file=str(path))])  # noqa: E501
+    return StorageError([Problem(f"could not save: {reason}. Nothing was changed.", file=str(path))])
 
 
 @contextlib.contextmanager
@@ -107,7 +105,9 @@ def locked(root: Path) -> Iterator[None]:
         with FileLock(str(root / LOCK_FILE), timeout=LOCK_TIMEOUT_S):
             yield
     except Timeout as exc:
-        raise StorageError("another change to the knowledge base is still being saved; try again in a moment") from exc  # noqa: E501
+        raise StorageError(
+            "another change to the knowledge base is still being saved; try again in a moment"
+        ) from exc
     except OSError as exc:
         raise _storage_error(exc, root / LOCK_FILE) from exc
 
@@ -119,7 +119,7 @@ def _load_file(path: Path) -> CommentedSeq:
     if data is None:
         return CommentedSeq()
     if not isinstance(data, CommentedSeq):
-        raise KnowledgeError([Problem("an entries file must hold a list of entries", file=str(path))])  # noqa: E501
+        raise KnowledgeError([Problem("an entries file must hold a list of entries", file=str(path))])
     return data
 
 

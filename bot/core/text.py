@@ -9,9 +9,7 @@ MAX_QUESTION_CHARS = 300
 """Questions are cut to this length: no real question about one article is longer,
 and it bounds matching time whatever a user pastes."""
 
-_QUOTES = str.maketrans(
-    {"‘": "'", "’": "'", "‚": "'", "′": "'", "“": '"', "”": '"', "„": '"', "″": '"'}
-)
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "′": "'", "“": '"', "”": '"', "„": '"', "″": '"'})
 _DASHES = str.maketrans({"–": "-", "—": "-", "‒": "-", "−": "-"})
 _WS = re.compile(r"\s+")
 # Control characters (including NUL) and bidi overrides: never meaningful in a question.

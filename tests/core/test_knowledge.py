@@ -15,7 +15,7 @@ GOOD = {
     "id": "test-entry",
     "question": "How long was the bus ride?",
     "answer": "Two hours.",
-    "source": "The group of eight people took a 32-hour train ride, followed by two hours on a bus.",  # noqa: E501
+    "source": "The group of eight people took a 32-hour train ride, followed by two hours on a bus.",
 }
 
 
@@ -54,18 +54,36 @@ def test_article_copy_is_the_shared_article() -> None:
     ("yaml_text", "expected"),
     [
         ("- id: x\n  question: Q?\n  answer: A.\n", ["zz-test.yaml:1:", "entry 'x'", "'source' is missing"]),
-        ("- id: x\n  question: ''\n  answer: A.\n  source: Sorokin\n", ["zz-test.yaml:2:", "'question' is empty"]),  # noqa: E501
-        ("- id: x\n  question: 5\n  answer: A.\n  source: Sorokin\n", ["zz-test.yaml:2:", "must be text, not int"]),  # noqa: E501
-        ("- id: Bad Id\n  question: Q?\n  answer: A.\n  source: Sorokin\n", ["zz-test.yaml:1:", "must be a slug"]),  # noqa: E501
-        ("- id: x\n  question: Q?\n  answer: A.\n  source: Sorokin danced\n", ["zz-test.yaml:4:", "not in the article", "Closest article sentence"]),  # noqa: E501
-        ("- id: x\n  question: Q?\n  answer: A.\n  source: Sorokin\n  colour: red\n", ["zz-test.yaml:5:", "unknown field 'colour'"]),  # noqa: E501
-        (f"- id: x\n  question: {'Q' * 250}?\n  answer: A.\n  source: Sorokin\n", ["zz-test.yaml:2:", "keep it under 200"]),  # noqa: E501
+        (
+            "- id: x\n  question: ''\n  answer: A.\n  source: Sorokin\n",
+            ["zz-test.yaml:2:", "'question' is empty"],
+        ),
+        (
+            "- id: x\n  question: 5\n  answer: A.\n  source: Sorokin\n",
+            ["zz-test.yaml:2:", "must be text, not int"],
+        ),
+        (
+            "- id: Bad Id\n  question: Q?\n  answer: A.\n  source: Sorokin\n",
+            ["zz-test.yaml:1:", "must be a slug"],
+        ),
+        (
+            "- id: x\n  question: Q?\n  answer: A.\n  source: Sorokin danced\n",
+            ["zz-test.yaml:4:", "not in the article", "Closest article sentence"],
+        ),
+        (
+            "- id: x\n  question: Q?\n  answer: A.\n  source: Sorokin\n  colour: red\n",
+            ["zz-test.yaml:5:", "unknown field 'colour'"],
+        ),
+        (
+            f"- id: x\n  question: {'Q' * 250}?\n  answer: A.\n  source: Sorokin\n",
+            ["zz-test.yaml:2:", "keep it under 200"],
+        ),
         ("- id: x\n  question: [unclosed\n", ["invalid YAML", "zz-test.yaml:"]),
         ("- !!python/object:os.system\n  id: x\n", ["not allowed", "zz-test.yaml:1"]),
         ("id: x\nquestion: Q?\n", ["must hold a list of entries"]),
     ],
 )
-def test_each_problem_names_file_line_and_entry(kb_dir: Path, yaml_text: str, expected: list[str]) -> None:  # noqa: E501
+def test_each_problem_names_file_line_and_entry(kb_dir: Path, yaml_text: str, expected: list[str]) -> None:
     write_entries(kb_dir, yaml_text)
     found = "\n".join(problems(kb_dir))
     assert "zz-test.yaml" in found
@@ -74,7 +92,9 @@ def test_each_problem_names_file_line_and_entry(kb_dir: Path, yaml_text: str, ex
 
 
 def test_all_problems_are_reported_at_once(kb_dir: Path) -> None:
-    write_entries(kb_dir, """\
+    write_entries(
+        kb_dir,
+        """\
         - id: trolley-distance
           question: How far did they push the trolley?
           answer: A.
@@ -87,7 +107,8 @@ def test_all_problems_are_reported_at_once(kb_dir: Path) -> None:
           question: how far did they push the TROLLEY
           answer: C.
           source: Sorokin
-        """)
+        """,
+    )
     found = problems(kb_dir)
     assert any("duplicate id" in p for p in found)
     assert any("'question' is empty" in p for p in found)
@@ -96,26 +117,34 @@ def test_all_problems_are_reported_at_once(kb_dir: Path) -> None:
 
 
 def test_curly_and_straight_quotes_and_spacing_compare_equal(kb_dir: Path) -> None:
-    write_entries(kb_dir, """\
+    write_entries(
+        kb_dir,
+        """\
         - id: quoted
           question: What did the ministry call the journey?
           answer: A long and difficult journey to get home.
           source: "staff members of the Russian embassy in North Korea and their family members embarked on 'a long   and difficult journey to get home,' the ministry said."
-        """)  # noqa: E501
+        """,
+    )
     assert load_knowledge(kb_dir).get("quoted") is not None
 
 
 def test_near_duplicate_phrasings_are_warnings_not_errors(kb_dir: Path) -> None:
-    write_entries(kb_dir, """\
+    write_entries(
+        kb_dir,
+        """\
         - id: near
           question: How far did they push the trolleys?
           answer: Around half a mile.
           source: Sorokin
-        """)
+        """,
+    )
     kb = load_knowledge(kb_dir, lint=True)
     assert any("near" in (w.entry, w.message) or "'near'" in w.message for w in kb.warnings), kb.warnings
 
 
 def test_a_word_in_two_synonym_groups_is_an_error(kb_dir: Path) -> None:
-    (kb_dir / "synonyms.yaml").write_text("groups:\n  - [cart, trolley]\n  - [cart, wagon]\n", encoding="utf-8")  # noqa: E501
+    (kb_dir / "synonyms.yaml").write_text(
+        "groups:\n  - [cart, trolley]\n  - [cart, wagon]\n", encoding="utf-8"
+    )
     assert any("'cart' is in group 1 and group 2" in p for p in problems(kb_dir))

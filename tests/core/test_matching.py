@@ -76,8 +76,8 @@ def test_out_of_scope_is_not_answered(matcher: Matcher, question: str) -> None:
 HOSTILE = [
     "", "   ", "\n\t", "x" * 5000, "🚂🚂🚂", "😀", "Z̷̧̛a̴̢l̸g̵o̶ ̷t̸r̴o̵l̸l̶e̷y̸",
     "how\x00 far\x00", "\u202ehow far did they push the trolley", "כמה רחוק הם דחפו", "كم المسافة",
-    "```python\nimport os\n```", "**how far** _did_ they ~~push~~", "@everyone how far", "<@123> <@&456> <#789>",  # noqa: E501
-    "'; DROP TABLE entries; --", "!!python/object:os.system", "- id: x\n  question: y", "{{7*7}}", "%s%s%n",  # noqa: E501
+    "```python\nimport os\n```", "**how far** _did_ they ~~push~~", "@everyone how far", "<@123> <@&456> <#789>",
+    "'; DROP TABLE entries; --", "!!python/object:os.system", "- id: x\n  question: y", "{{7*7}}", "%s%s%n",
 ]  # fmt: skip
 
 

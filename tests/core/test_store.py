@@ -32,7 +32,7 @@ def test_add_is_saved_and_answerable(kb_dir: Path) -> None:
     service = StoryService(kb_dir)
     entry = service.add(new_entry(1), author="tester")
     assert entry.added_by == "tester" and entry.added_at
-    assert service.ask("Test question number 1 about the bus?").best.entry.id == "test-entry-1"  # type: ignore[union-attr]  # noqa: E501
+    assert service.ask("Test question number 1 about the bus?").best.entry.id == "test-entry-1"  # type: ignore[union-attr]
     assert load_knowledge(kb_dir).get("test-entry-1") is not None
 
 
@@ -111,10 +111,14 @@ def test_concurrent_writers_lose_nothing(kb_dir: Path) -> None:
     assert all(kb.get(entry_id) is not None for entry_id in added)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # noqa: E501
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    question=st.text(alphabet=st.characters(categories=["L", "N", "Zs", "P"]), min_size=5, max_size=120).filter(lambda s: len(s.strip()) >= 5 and any(c.isalpha() for c in s)),  # noqa: E501
-    alternate=st.text(alphabet=st.characters(categories=["L", "N", "Zs"]), min_size=3, max_size=60).filter(lambda s: len(s.strip()) >= 3 and any(c.isalpha() for c in s)),  # noqa: E501
+    question=st.text(
+        alphabet=st.characters(categories=["L", "N", "Zs", "P"]), min_size=5, max_size=120
+    ).filter(lambda s: len(s.strip()) >= 5 and any(c.isalpha() for c in s)),
+    alternate=st.text(alphabet=st.characters(categories=["L", "N", "Zs"]), min_size=3, max_size=60).filter(
+        lambda s: len(s.strip()) >= 3 and any(c.isalpha() for c in s)
+    ),
 )
 def test_save_then_load_round_trips(kb_dir: Path, question: str, alternate: str) -> None:
     raw = {**new_entry(99), "question": question, "alternates": [alternate]}

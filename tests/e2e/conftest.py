@@ -24,7 +24,7 @@ from .openapi import DiscordOpenAPI
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "fake-token-Zm9vYmFy.c2VjcmV0.dG9rZW4"
 T = 10.0  # per-step timeout; steps take milliseconds
-SENDS = r"^/(channels/\d+/messages(/\d+)?|interactions/\d+/[^/]+/callback|webhooks/\d+/[^/]+(/messages/.+)?)$"  # noqa: E501
+SENDS = r"^/(channels/\d+/messages(/\d+)?|interactions/\d+/[^/]+/callback|webhooks/\d+/[^/]+(/messages/.+)?)$"
 
 _SPEC = DiscordOpenAPI.load()
 
@@ -43,7 +43,9 @@ def check_requests(fake: FakeDiscord) -> None:
         if r.method in ("POST", "PATCH") and r.json is not None and _sends(r):
             body = r.json.get("data", r.json) if "/callback" in r.path else r.json
             if isinstance(body, dict) and ({"content", "embeds"} & body.keys()):
-                assert not may_ping(body.get("allowed_mentions")), f"{r.method} {r.path} may ping: {body.get('allowed_mentions')}"  # noqa: E501
+                assert not may_ping(body.get("allowed_mentions")), (
+                    f"{r.method} {r.path} may ping: {body.get('allowed_mentions')}"
+                )
         if _SPEC is not None and r.json is not None and r.matched:
             problems = _SPEC.errors(r.method, r.path, r.json)
             assert not problems, f"{r.method} {r.path} does not fit Discord's API: {problems}"
@@ -53,7 +55,9 @@ def may_ping(allowed: dict[str, Any] | None) -> bool:
     """Whether Discord would notify anyone: only an explicit "nobody" is safe."""
     if allowed is None:
         return True  # Discord's default parses every mention in the content
-    return bool(allowed.get("parse") or allowed.get("users") or allowed.get("roles") or allowed.get("replied_user"))  # noqa: E501
+    return bool(
+        allowed.get("parse") or allowed.get("users") or allowed.get("roles") or allowed.get("replied_user")
+    )
 
 
 def _sends(r: RecordedRequest) -> bool:

@@ -55,9 +55,7 @@ DISCORD_EPOCH_MS = 1420070400000
 INTENT_MESSAGE_CONTENT = 1 << 15
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | INTENT_MESSAGE_CONTENT  # members, presences, content
 # view, send, embed, attach, history, add reactions, use app commands
-MEMBER_PERMISSIONS = str(
-    (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 6) | (1 << 31)
-)
+MEMBER_PERMISSIONS = str((1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 6) | (1 << 31))
 BOT_PERMISSIONS = str(int(MEMBER_PERMISSIONS) | (1 << 13) | (1 << 38))  # + manage msgs, threads
 NAME_RE = re.compile(r"^[-_\w]{1,32}$")
 Json = Any
@@ -276,23 +274,39 @@ class FakeDiscord:
 
     def make_user(self, id: int | None = None, name: str = "tester", *, bot: bool = False) -> dict:
         return {
-            "id": str(id or self.default_user_id), "username": name, "global_name": name,
-            "discriminator": "0", "avatar": None, "bot": bot, "public_flags": 0, "flags": 0,
+            "id": str(id or self.default_user_id),
+            "username": name,
+            "global_name": name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": bot,
+            "public_flags": 0,
+            "flags": 0,
         }
 
     def role_id(self, role: int | str) -> str:
         return str(self.roles[role]) if isinstance(role, str) and role in self.roles else str(role)
 
     def make_member(
-        self, user: dict | None = None, roles: Sequence[int | str] = (),
+        self,
+        user: dict | None = None,
+        roles: Sequence[int | str] = (),
         permissions: str | None = None,
     ) -> dict:
         """Member payload (roles may be names like "Curators"); also registers it in the guild."""
         user = user or self.make_user()
         member = {
-            "user": user, "roles": [self.role_id(r) for r in roles], "nick": None, "avatar": None,
-            "joined_at": _now_iso(), "premium_since": None, "deaf": False, "mute": False,
-            "flags": 0, "pending": False, "communication_disabled_until": None,
+            "user": user,
+            "roles": [self.role_id(r) for r in roles],
+            "nick": None,
+            "avatar": None,
+            "joined_at": _now_iso(),
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
             "permissions": permissions or MEMBER_PERMISSIONS,
         }
         self.members[int(user["id"])] = member
@@ -300,16 +314,33 @@ class FakeDiscord:
 
     def _role(self, id: int, name: str, position: int, perms: str) -> dict:
         return {
-            "id": str(id), "name": name, "permissions": perms, "position": position, "color": 0,
-            "hoist": False, "managed": False, "mentionable": False, "icon": None,
-            "unicode_emoji": None, "flags": 0,
+            "id": str(id),
+            "name": name,
+            "permissions": perms,
+            "position": position,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "flags": 0,
         }
 
     def _text_channel(self, cid: int, name: str = "story") -> dict:
         return {
-            "id": str(cid), "type": 0, "guild_id": str(self.guild_id), "name": name,
-            "position": 0, "permission_overwrites": [], "nsfw": False, "topic": None,
-            "parent_id": None, "last_message_id": None, "rate_limit_per_user": 0, "flags": 0,
+            "id": str(cid),
+            "type": 0,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "topic": None,
+            "parent_id": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
         }
 
     def dm_channel(self, user: dict) -> dict:
@@ -325,34 +356,68 @@ class FakeDiscord:
     def guild_payload(self) -> dict:
         everyone = self._role(self.guild_id, "@everyone", 0, MEMBER_PERMISSIONS)
         return {
-            "id": str(self.guild_id), "name": "Fake Story Guild", "icon": None, "splash": None,
-            "discovery_splash": None, "banner": None, "description": None,
-            "owner_id": str(self.owner_id), "afk_channel_id": None, "afk_timeout": 300,
-            "verification_level": 0, "default_message_notifications": 0,
-            "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0, "premium_tier": 0,
-            "premium_subscription_count": 0, "preferred_locale": "en-US", "features": [],
-            "roles": [everyone,
-                      self._role(self.curators_role_id, "Curators", 1, MEMBER_PERMISSIONS)],
-            "emojis": [], "stickers": [], "system_channel_id": None, "system_channel_flags": 0,
-            "rules_channel_id": None, "public_updates_channel_id": None, "vanity_url_code": None,
-            "application_id": None, "max_members": 500000, "premium_progress_bar_enabled": False,
-            "joined_at": _now_iso(), "large": False, "unavailable": False,
-            "member_count": len(self.members), "members": list(self.members.values()),
-            "channels": list(self.channels.values()), "threads": [], "presences": [],
-            "voice_states": [], "stage_instances": [], "guild_scheduled_events": [],
+            "id": str(self.guild_id),
+            "name": "Fake Story Guild",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "features": [],
+            "roles": [everyone, self._role(self.curators_role_id, "Curators", 1, MEMBER_PERMISSIONS)],
+            "emojis": [],
+            "stickers": [],
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "vanity_url_code": None,
+            "application_id": None,
+            "max_members": 500000,
+            "premium_progress_bar_enabled": False,
+            "joined_at": _now_iso(),
+            "large": False,
+            "unavailable": False,
+            "member_count": len(self.members),
+            "members": list(self.members.values()),
+            "channels": list(self.channels.values()),
+            "threads": [],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
             "soundboard_sounds": [],
         }
 
-    def _message(
-        self, channel_id: int, body: dict, *, author: dict | None = None, **extra: Any
-    ) -> dict:
+    def _message(self, channel_id: int, body: dict, *, author: dict | None = None, **extra: Any) -> dict:
         msg: dict[str, Any] = {
-            "id": str(self.snowflake()), "channel_id": str(channel_id), "type": 0,
-            "author": author or self.bot_user, "content": body.get("content") or "",
-            "timestamp": _now_iso(), "edited_timestamp": None, "tts": bool(body.get("tts")),
-            "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [],
-            "embeds": body.get("embeds") or [], "components": body.get("components") or [],
-            "pinned": False, "flags": body.get("flags") or 0,
+            "id": str(self.snowflake()),
+            "channel_id": str(channel_id),
+            "type": 0,
+            "author": author or self.bot_user,
+            "content": body.get("content") or "",
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+            "tts": bool(body.get("tts")),
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": body.get("embeds") or [],
+            "components": body.get("components") or [],
+            "pinned": False,
+            "flags": body.get("flags") or 0,
         }
         if int(channel_id) in self.channels:
             msg["guild_id"] = str(self.guild_id)
@@ -364,11 +429,15 @@ class FakeDiscord:
                 msg["referenced_message"] = refd
         for i, att in enumerate(body.get("attachments") or []):
             name = att.get("filename", f"file{i}")
-            msg["attachments"].append({
-                "id": str(self.snowflake()), "filename": name, "size": att.get("size", 0),
-                "url": f"http://{self.host}:{self.port}/attachments/{name}",
-                "proxy_url": f"http://{self.host}:{self.port}/attachments/{name}",
-            })
+            msg["attachments"].append(
+                {
+                    "id": str(self.snowflake()),
+                    "filename": name,
+                    "size": att.get("size", 0),
+                    "url": f"http://{self.host}:{self.port}/attachments/{name}",
+                    "proxy_url": f"http://{self.host}:{self.port}/attachments/{name}",
+                }
+            )
         msg.update(extra)
         self.messages[int(msg["id"])] = msg
         return msg
@@ -384,7 +453,8 @@ class FakeDiscord:
     # ------------------------------------------------------------------ recording & waiting
     def find_requests(self, method: str | None = None, path_regex: str | None = None) -> list:
         return [
-            r for r in self.requests
+            r
+            for r in self.requests
             if (method is None or r.method == method)
             and (path_regex is None or re.search(path_regex, r.path))
         ]
@@ -431,9 +501,12 @@ class FakeDiscord:
                 lambda r: r.path.startswith(f"/interactions/{ref}/") and r.status < 300, timeout
             )
         return await self.wait_for_request(
-            lambda r: r.method == "POST" and r.status < 300
-            and re.fullmatch(r"/channels/\d+/messages", r.path) is not None
-            and str((r.json or {}).get("message_reference", {}).get("message_id")) == str(ref),
+            lambda r: (
+                r.method == "POST"
+                and r.status < 300
+                and re.fullmatch(r"/channels/\d+/messages", r.path) is not None
+                and str((r.json or {}).get("message_reference", {}).get("message_id")) == str(ref)
+            ),
             timeout,
         )
 
@@ -451,8 +524,14 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ fault injection
     def fail_next(
-        self, method: str, path_regex: str, status: int | None = 429, times: int = 1,
-        retry_after: float = 0.5, global_: bool = False, delay: float = 0.0,
+        self,
+        method: str,
+        path_regex: str,
+        status: int | None = 429,
+        times: int = 1,
+        retry_after: float = 0.5,
+        global_: bool = False,
+        delay: float = 0.0,
     ) -> FaultRule:
         """Next ``times`` matching requests get ``status`` after ``delay`` s (None: delay only)."""
         rule = FaultRule(method, path_regex, status, times, retry_after, global_, delay)
@@ -591,12 +670,19 @@ class FakeDiscord:
         session = _Session(secrets.token_hex(16), shard, intents)  # type: ignore[arg-type]
         self._sessions[session.id] = session
         ready = {
-            "v": 10, "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
+            "v": 10,
+            "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
             "application": {"id": str(self.app_id), "flags": (1 << 19) | (1 << 23)},
-            "session_id": session.id, "session_type": "normal",
-            "resume_gateway_url": self.gateway_url, "private_channels": [], "relationships": [],
-            "presences": [], "guild_join_requests": [], "geo_ordered_rtc_regions": [],
-            "guilds": [], "_trace": ["fake"],
+            "session_id": session.id,
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": [],
+            "guilds": [],
+            "_trace": ["fake"],
         }
         if shard:
             ready["shard"] = list(shard)
@@ -613,8 +699,10 @@ class FakeDiscord:
     async def _resume(self, conn: _Conn, d: dict) -> None:
         session = self._sessions.get(str(d.get("session_id")))
         seq = int(d.get("seq") or 0)
-        if session is None or d.get("token") in self.bad_tokens or (
-            session.buffer and session.buffer[0]["s"] > seq + 1
+        if (
+            session is None
+            or d.get("token") in self.bad_tokens
+            or (session.buffer and session.buffer[0]["s"] > seq + 1)
         ):
             if session is not None:
                 self._sessions.pop(session.id, None)
@@ -639,12 +727,18 @@ class FakeDiscord:
         ids = {str(u) for u in d.get("user_ids") or []}
         query = (d.get("query") or "").lower()
         members = [
-            m for m in self.members.values()
-            if (not ids or m["user"]["id"] in ids)
-            and m["user"]["username"].lower().startswith(query)
+            m
+            for m in self.members.values()
+            if (not ids or m["user"]["id"] in ids) and m["user"]["username"].lower().startswith(query)
         ]
-        chunk = {"guild_id": str(d.get("guild_id")), "members": members, "chunk_index": 0,
-                 "chunk_count": 1, "not_found": [], "nonce": d.get("nonce")}
+        chunk = {
+            "guild_id": str(d.get("guild_id")),
+            "members": members,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+            "nonce": d.get("nonce"),
+        }
         async with conn.session.lock:
             await self._emit(conn.session, "GUILD_MEMBERS_CHUNK", chunk)
 
@@ -679,8 +773,15 @@ class FakeDiscord:
                     return cmd
         return None
 
-    def _command_data(self, name: str, options: Any, group: str | None, sub: str | None,
-                      guild: bool, focused: str | None = None) -> dict:
+    def _command_data(
+        self,
+        name: str,
+        options: Any,
+        group: str | None,
+        sub: str | None,
+        guild: bool,
+        focused: str | None = None,
+    ) -> dict:
         parts = name.split()
         root = parts[0]
         if len(parts) == 3:
@@ -693,16 +794,23 @@ class FakeDiscord:
         if group:
             opts = [{"type": 2, "name": group, "options": opts}]
         cmd = self.registered_command(root, guild)
-        data = {"id": cmd["id"] if cmd else str(self.snowflake()), "name": root, "type": 1,
-                "options": opts}
+        data = {"id": cmd["id"] if cmd else str(self.snowflake()), "name": root, "type": 1, "options": opts}
         if cmd and cmd.get("guild_id"):
             data["guild_id"] = cmd["guild_id"]
         return data
 
     async def _interaction(
-        self, itype: int, data: dict, *, user: dict | None = None, roles: Sequence[int | str] = (),
-        permissions: str | None = None, guild: bool = True, channel_id: int | None = None,
-        message: dict | None = None, locale: str = "en-US",
+        self,
+        itype: int,
+        data: dict,
+        *,
+        user: dict | None = None,
+        roles: Sequence[int | str] = (),
+        permissions: str | None = None,
+        guild: bool = True,
+        channel_id: int | None = None,
+        message: dict | None = None,
+        locale: str = "en-US",
     ) -> int:
         iid, token = self.snowflake(), "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
         user = user or self.make_user()
@@ -711,16 +819,28 @@ class FakeDiscord:
         cid = int(channel_id or self.channel_id)
         channel = self.channels.get(cid) or self.dm_channels.get(cid) or {"id": str(cid), "type": 0}
         payload: dict[str, Any] = {
-            "id": str(iid), "application_id": str(self.app_id), "type": itype, "data": data,
-            "token": token, "version": 1, "locale": locale, "channel_id": str(cid),
-            "channel": channel, "app_permissions": BOT_PERMISSIONS, "entitlements": [],
-            "attachment_size_limit": 10 * 1024 * 1024, "context": 0 if guild else 1,
+            "id": str(iid),
+            "application_id": str(self.app_id),
+            "type": itype,
+            "data": data,
+            "token": token,
+            "version": 1,
+            "locale": locale,
+            "channel_id": str(cid),
+            "channel": channel,
+            "app_permissions": BOT_PERMISSIONS,
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "context": 0 if guild else 1,
             "authorizing_integration_owners": {"0": str(self.guild_id)} if guild else {},
         }
         if guild:
-            payload.update(guild_id=str(self.guild_id), guild_locale="en-US",
-                           guild={"id": str(self.guild_id), "locale": "en-US", "features": []},
-                           member=self.make_member(user, roles, permissions))
+            payload.update(
+                guild_id=str(self.guild_id),
+                guild_locale="en-US",
+                guild={"id": str(self.guild_id), "locale": "en-US", "features": []},
+                member=self.make_member(user, roles, permissions),
+            )
         else:
             payload["user"] = user
         inter = _Interaction(payload, token, cid)
@@ -733,8 +853,13 @@ class FakeDiscord:
         return iid
 
     async def slash_command(
-        self, name: str, options: dict[str, Any] | list[dict] | None = None, *,
-        subcommand_group: str | None = None, subcommand: str | None = None, guild: bool = True,
+        self,
+        name: str,
+        options: dict[str, Any] | list[dict] | None = None,
+        *,
+        subcommand_group: str | None = None,
+        subcommand: str | None = None,
+        guild: bool = True,
         **kw: Any,
     ) -> int:
         """INTERACTION_CREATE type 2. ``name`` may be "kb add" (subcommand) or "a b c" (group)."""
@@ -742,8 +867,14 @@ class FakeDiscord:
         return await self._interaction(2, data, guild=guild, **kw)
 
     async def autocomplete(
-        self, name: str, options: dict[str, Any] | list[dict] | None, focused: str, *,
-        subcommand_group: str | None = None, subcommand: str | None = None, guild: bool = True,
+        self,
+        name: str,
+        options: dict[str, Any] | list[dict] | None,
+        focused: str,
+        *,
+        subcommand_group: str | None = None,
+        subcommand: str | None = None,
+        guild: bool = True,
         **kw: Any,
     ) -> int:
         data = self._command_data(name, options, subcommand_group, subcommand, guild, focused)
@@ -761,8 +892,12 @@ class FakeDiscord:
         return next((m for m in reversed(self.messages.values()) if walk(m["components"])), None)
 
     async def component(
-        self, custom_id: str, message: dict | int | None = None, component_type: int = 2,
-        values: list[str] | None = None, **kw: Any,
+        self,
+        custom_id: str,
+        message: dict | int | None = None,
+        component_type: int = 2,
+        values: list[str] | None = None,
+        **kw: Any,
     ) -> int:
         """INTERACTION_CREATE type 3 for a button/select on ``message`` (dict, id or searched)."""
         if isinstance(message, int | str):
@@ -800,8 +935,14 @@ class FakeDiscord:
         return await self._interaction(5, {"custom_id": custom_id, "components": comps}, **kw)
 
     async def message_create(
-        self, content: str, author: dict | None = None, *, mentions: list[dict] | None = None,
-        channel_id: int | None = None, roles: Sequence[int | str] = (), dm: bool = False,
+        self,
+        content: str,
+        author: dict | None = None,
+        *,
+        mentions: list[dict] | None = None,
+        channel_id: int | None = None,
+        roles: Sequence[int | str] = (),
+        dm: bool = False,
     ) -> int:
         """MESSAGE_CREATE from a user (in the guild channel, or the bot's DM with them if ``dm``);
         pass ``mentions=[fake.bot_user]`` for a bot mention."""
@@ -827,19 +968,30 @@ class FakeDiscord:
             ("GET", "/gateway", self._h_gateway),
             ("GET", "/gateway/bot", self._h_gateway),
             ("PUT|GET", f"/applications/{n.format('app')}/commands", self._h_commands),
-            ("PUT|GET", f"/applications/{n.format('app')}/guilds/{n.format('gid')}/commands",
-             self._h_commands),
+            (
+                "PUT|GET",
+                f"/applications/{n.format('app')}/guilds/{n.format('gid')}/commands",
+                self._h_commands,
+            ),
             ("POST", f"/interactions/{n.format('iid')}/{tok}/callback", self._h_callback),
             ("POST", f"/webhooks/{n.format('app')}/{tok}", self._h_followup),
-            ("GET|PATCH|DELETE",
-             f"/webhooks/{n.format('app')}/{tok}/messages/(?P<mid>@original|\\d+)",
-             self._h_webhook_message),
+            (
+                "GET|PATCH|DELETE",
+                f"/webhooks/{n.format('app')}/{tok}/messages/(?P<mid>@original|\\d+)",
+                self._h_webhook_message,
+            ),
             ("POST", f"/channels/{n.format('cid')}/messages", self._h_create_message),
-            ("GET|PATCH|DELETE", f"/channels/{n.format('cid')}/messages/{n.format('mid')}",
-             self._h_channel_message),
+            (
+                "GET|PATCH|DELETE",
+                f"/channels/{n.format('cid')}/messages/{n.format('mid')}",
+                self._h_channel_message,
+            ),
             ("POST", f"/channels/{n.format('cid')}/typing", self._h_no_content),
-            ("PUT|DELETE", f"/channels/{n.format('cid')}/messages/{n.format('mid')}/reactions/.+",
-             self._h_no_content),
+            (
+                "PUT|DELETE",
+                f"/channels/{n.format('cid')}/messages/{n.format('mid')}/reactions/.+",
+                self._h_no_content,
+            ),
             ("GET", f"/channels/{n.format('cid')}", self._h_channel),
             ("GET", f"/guilds/{n.format('gid')}/members/{n.format('uid')}", self._h_member),
             ("GET", f"/guilds/{n.format('gid')}", self._h_guild),
@@ -860,8 +1012,7 @@ class FakeDiscord:
                     raw = value.file.read() if isinstance(value, web.FileField) else value
                     body = json.loads(raw)
                 elif isinstance(value, web.FileField):
-                    files.append({"field": key, "filename": value.filename,
-                                  "size": len(value.file.read())})
+                    files.append({"field": key, "filename": value.filename, "size": len(value.file.read())})
             return body, files
         raw = await request.read()
         if not raw:
@@ -888,9 +1039,7 @@ class FakeDiscord:
                 fut.set_result(rec)
         return resp
 
-    async def _dispatch_rest(
-        self, request: web.Request, rec: RecordedRequest
-    ) -> web.StreamResponse:
+    async def _dispatch_rest(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         rule = next((r for r in self._faults if r.matches(rec.method, rec.path)), None)
         if rule is not None:
             rule.hits += 1
@@ -911,10 +1060,16 @@ class FakeDiscord:
     def _fault_response(self, rule: FaultRule) -> web.Response:
         if rule.status != 429:
             return self._error(rule.status or 500, 0, "fake server error")
-        body = {"message": "You are being rate limited.", "retry_after": rule.retry_after,
-                "global": rule.global_}
-        headers = {"Via": "1.1 google", "Retry-After": str(max(1, round(rule.retry_after))),
-                   "X-RateLimit-Scope": "global" if rule.global_ else "user"}
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": rule.retry_after,
+            "global": rule.global_,
+        }
+        headers = {
+            "Via": "1.1 google",
+            "Retry-After": str(max(1, round(rule.retry_after))),
+            "X-RateLimit-Scope": "global" if rule.global_ else "user",
+        }
         if rule.global_:
             headers["X-RateLimit-Global"] = "true"
         return json_response(body, status=429, headers=headers)
@@ -923,8 +1078,18 @@ class FakeDiscord:
         body = body if isinstance(body, dict) else {}
         content = body.get("content") or ""
         if len(content) > 2000:
-            return self._error(400, 50035, "Invalid Form Body", errors={"content": {"_errors": [
-                {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}})
+            return self._error(
+                400,
+                50035,
+                "Invalid Form Body",
+                errors={
+                    "content": {
+                        "_errors": [
+                            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
+                        ]
+                    }
+                },
+            )
         if len(body.get("embeds") or []) > 10:
             return self._error(400, 50035, "Invalid Form Body")
         keys = ("content", "embeds", "components", "attachments", "sticker_ids", "poll")
@@ -936,19 +1101,38 @@ class FakeDiscord:
         return json_response({**self.bot_user, "verified": True, "mfa_enabled": False})
 
     async def _h_app(self, request: web.Request, rec: RecordedRequest) -> web.Response:
-        return json_response({
-            "id": str(self.app_id), "name": self.bot_user["username"], "icon": None,
-            "description": "", "summary": "", "rpc_origins": [], "bot_public": True,
-            "bot_require_code_grant": False, "verify_key": "0" * 64, "team": None,
-            "owner": self.make_user(self.owner_id, "owner"), "flags": (1 << 19) | (1 << 23),
-            "interactions_endpoint_url": None, "bot": self.bot_user,
-        })
+        return json_response(
+            {
+                "id": str(self.app_id),
+                "name": self.bot_user["username"],
+                "icon": None,
+                "description": "",
+                "summary": "",
+                "rpc_origins": [],
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "team": None,
+                "owner": self.make_user(self.owner_id, "owner"),
+                "flags": (1 << 19) | (1 << 23),
+                "interactions_endpoint_url": None,
+                "bot": self.bot_user,
+            }
+        )
 
     async def _h_gateway(self, request: web.Request, rec: RecordedRequest) -> web.Response:
-        return json_response({"url": self.gateway_url, "shards": self.shard_count,
-                                  "session_start_limit": {"total": 1000, "remaining": 999,
-                                                          "reset_after": 14400000,
-                                                          "max_concurrency": 1}})
+        return json_response(
+            {
+                "url": self.gateway_url,
+                "shards": self.shard_count,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 14400000,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     def _check_command(self, cmd: dict, depth: int = 0) -> str | None:
         """Discord's main command validations: lowercase names, 1-100 char descriptions, <=25."""
@@ -966,8 +1150,9 @@ class FakeDiscord:
                 return err
         return None
 
-    async def _h_commands(self, request: web.Request, rec: RecordedRequest, app: str,
-                          gid: str | None = None) -> web.Response:
+    async def _h_commands(
+        self, request: web.Request, rec: RecordedRequest, app: str, gid: str | None = None
+    ) -> web.Response:
         if int(app) != self.app_id:
             return self._error(403, 50001, "Missing Access")
         scope = int(gid) if gid else None
@@ -981,20 +1166,32 @@ class FakeDiscord:
         for cmd in body:
             key = (scope, cmd["name"], cmd.get("type", 1))
             cid = self._command_ids.setdefault(key, self.snowflake())
-            out = {"type": 1, "description": "", "options": [], "nsfw": False,
-                   "default_member_permissions": None, **cmd, "id": str(cid),
-                   "application_id": str(self.app_id), "version": str(self.snowflake())}
+            out = {
+                "type": 1,
+                "description": "",
+                "options": [],
+                "nsfw": False,
+                "default_member_permissions": None,
+                **cmd,
+                "id": str(cid),
+                "application_id": str(self.app_id),
+                "version": str(self.snowflake()),
+            }
             if scope:
                 out["guild_id"] = str(scope)
             stored.append(out)
         self.commands[scope] = stored
         return json_response(stored)
 
-    async def _h_callback(self, request: web.Request, rec: RecordedRequest, iid: str,
-                          token: str) -> web.StreamResponse:
+    async def _h_callback(
+        self, request: web.Request, rec: RecordedRequest, iid: str, token: str
+    ) -> web.StreamResponse:
         inter = self.interactions.get(int(iid))
-        expired = (self.interaction_deadline is not None and inter is not None
-                   and time.monotonic() - inter.created > self.interaction_deadline)
+        expired = (
+            self.interaction_deadline is not None
+            and inter is not None
+            and time.monotonic() - inter.created > self.interaction_deadline
+        )
         if inter is None or inter.token != token or expired:
             return self._error(404, 10062, "Unknown interaction")
         if inter.callback_type is not None:
@@ -1005,12 +1202,19 @@ class FakeDiscord:
             return err
         inter.callback_type = ctype
         message = None
-        meta = {"id": str(iid), "type": inter.payload["type"],
-                "user": inter.payload.get("member", {}).get("user") or inter.payload.get("user")}
+        meta = {
+            "id": str(iid),
+            "type": inter.payload["type"],
+            "user": inter.payload.get("member", {}).get("user") or inter.payload.get("user"),
+        }
         if ctype in (4, 5):
             flags = int(data.get("flags") or 0) | (128 if ctype == 5 else 0)  # 128 = LOADING
-            message = self._message(inter.channel_id, {**data, "flags": flags},
-                                    webhook_id=str(self.app_id), interaction_metadata=meta)
+            message = self._message(
+                inter.channel_id,
+                {**data, "flags": flags},
+                webhook_id=str(self.app_id),
+                interaction_metadata=meta,
+            )
             inter.original_id = int(message["id"])
         elif ctype == 7 and inter.original_id in self.messages:
             message = self._edit(inter.original_id, data)
@@ -1021,22 +1225,27 @@ class FakeDiscord:
         resource: dict[str, Any] = {"type": ctype}
         if message is not None:
             resource["message"] = message
-        return json_response({
-            "interaction": {
-                "id": str(iid), "type": inter.payload["type"], "activity_instance_id": None,
-                "response_message_id": message["id"] if message else None,
-                "response_message_loading": ctype == 5,
-                "response_message_ephemeral": bool(int(data.get("flags") or 0) & 64),
-            },
-            "resource": resource,
-        })
+        return json_response(
+            {
+                "interaction": {
+                    "id": str(iid),
+                    "type": inter.payload["type"],
+                    "activity_instance_id": None,
+                    "response_message_id": message["id"] if message else None,
+                    "response_message_loading": ctype == 5,
+                    "response_message_ephemeral": bool(int(data.get("flags") or 0) & 64),
+                },
+                "resource": resource,
+            }
+        )
 
     def _inter_for(self, app: str, token: str) -> _Interaction | None:
         iid = self._tokens.get(token)
         return self.interactions.get(iid) if iid is not None and int(app) == self.app_id else None
 
-    async def _h_followup(self, request: web.Request, rec: RecordedRequest, app: str,
-                          token: str) -> web.StreamResponse:
+    async def _h_followup(
+        self, request: web.Request, rec: RecordedRequest, app: str, token: str
+    ) -> web.StreamResponse:
         inter = self._inter_for(app, token)
         if inter is None:
             return self._error(404, 10015, "Unknown Webhook")
@@ -1054,8 +1263,9 @@ class FakeDiscord:
             return json_response(message)
         return web.Response(status=204)
 
-    async def _h_webhook_message(self, request: web.Request, rec: RecordedRequest, app: str,
-                                 token: str, mid: str) -> web.StreamResponse:
+    async def _h_webhook_message(
+        self, request: web.Request, rec: RecordedRequest, app: str, token: str, mid: str
+    ) -> web.StreamResponse:
         inter = self._inter_for(app, token)
         if inter is None:
             return self._error(404, 10015, "Unknown Webhook")
@@ -1072,8 +1282,7 @@ class FakeDiscord:
             msg["flags"] = int(msg.get("flags") or 0) & ~128
         return json_response(self.messages[msg_id])
 
-    async def _h_create_message(self, request: web.Request, rec: RecordedRequest,
-                                cid: str) -> web.Response:
+    async def _h_create_message(self, request: web.Request, rec: RecordedRequest, cid: str) -> web.Response:
         if int(cid) not in self.channels and int(cid) not in self.dm_channels:
             return self._error(404, 10003, "Unknown Channel")
         if err := self._validate_message(rec.json):
@@ -1085,8 +1294,9 @@ class FakeDiscord:
         user = self.members[uid]["user"] if uid in self.members else self.make_user(uid, "user")
         return json_response(self.dm_channel(user))
 
-    async def _h_channel_message(self, request: web.Request, rec: RecordedRequest, cid: str,
-                                 mid: str) -> web.StreamResponse:
+    async def _h_channel_message(
+        self, request: web.Request, rec: RecordedRequest, cid: str, mid: str
+    ) -> web.StreamResponse:
         msg = self.messages.get(int(mid))
         if msg is None or msg["channel_id"] != cid:
             return self._error(404, 10008, "Unknown Message")
@@ -1099,19 +1309,16 @@ class FakeDiscord:
             msg = self._edit(int(mid), rec.json or {})
         return json_response(msg)
 
-    async def _h_no_content(self, request: web.Request, rec: RecordedRequest, **_: str
-                            ) -> web.Response:
+    async def _h_no_content(self, request: web.Request, rec: RecordedRequest, **_: str) -> web.Response:
         return web.Response(status=204)
 
-    async def _h_channel(self, request: web.Request, rec: RecordedRequest, cid: str
-                         ) -> web.Response:
+    async def _h_channel(self, request: web.Request, rec: RecordedRequest, cid: str) -> web.Response:
         channel = self.channels.get(int(cid)) or self.dm_channels.get(int(cid))
         if channel is None:
             return self._error(404, 10003, "Unknown Channel")
         return json_response(channel)
 
-    async def _h_member(self, request: web.Request, rec: RecordedRequest, gid: str,
-                        uid: str) -> web.Response:
+    async def _h_member(self, request: web.Request, rec: RecordedRequest, gid: str, uid: str) -> web.Response:
         if int(gid) != self.guild_id or int(uid) not in self.members:
             return self._error(404, 10007, "Unknown Member")
         return json_response(self.members[int(uid)])
@@ -1133,8 +1340,12 @@ class FakeDiscord:
     async def _ctl_slash(self, request: web.Request) -> web.Response:
         b, user = await self._ctl_json(request)
         iid = await self.slash_command(
-            b["name"], b.get("options"), user=user, roles=b.get("roles") or [],
-            permissions=b.get("permissions"), guild=b.get("guild", True),
+            b["name"],
+            b.get("options"),
+            user=user,
+            roles=b.get("roles") or [],
+            permissions=b.get("permissions"),
+            guild=b.get("guild", True),
         )
         return json_response({"interaction_id": str(iid)})
 
@@ -1162,13 +1373,19 @@ class FakeDiscord:
         return json_response([r.to_dict() for r in self.requests[since:]])
 
     async def _ctl_state(self, request: web.Request) -> web.Response:
-        return json_response({
-            "identified": self.identify_count > 0, "connections": self.connections,
-            "live_connections": len(self._conns), "identify_count": self.identify_count,
-            "resume_count": self.resume_count, "heartbeats": self.heartbeats,
-            "commands": {str(k): [c["name"] for c in v] for k, v in self.commands.items()},
-            "requests": len(self.requests), "unexpected": len(self.unexpected_requests()),
-        })
+        return json_response(
+            {
+                "identified": self.identify_count > 0,
+                "connections": self.connections,
+                "live_connections": len(self._conns),
+                "identify_count": self.identify_count,
+                "resume_count": self.resume_count,
+                "heartbeats": self.heartbeats,
+                "commands": {str(k): [c["name"] for c in v] for k, v in self.commands.items()},
+                "requests": len(self.requests),
+                "unexpected": len(self.unexpected_requests()),
+            }
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1185,9 +1402,15 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="fake_discord: %(message)s")
 
     async def run() -> None:
-        fake = FakeDiscord(host=args.host, port=args.port, app_id=args.app_id,
-                           guild_id=args.guild_id, channel_id=args.channel_id,
-                           shard_count=args.shards, bad_tokens=tuple(args.bad_token))
+        fake = FakeDiscord(
+            host=args.host,
+            port=args.port,
+            app_id=args.app_id,
+            guild_id=args.guild_id,
+            channel_id=args.channel_id,
+            shard_count=args.shards,
+            bad_tokens=tuple(args.bad_token),
+        )
         await fake.start()
         if args.port_file:
             tmp = f"{args.port_file}.tmp"

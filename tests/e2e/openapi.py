@@ -74,15 +74,11 @@ class DiscordOpenAPI:
         _speed_up(document, document.get("components", {}).get("schemas", {}))
         self.document = document
         self.unknown_routes: set[str] = set()
-        self._registry: Registry = Registry().with_resource(
-            _DOC_URI, DRAFT202012.create_resource(document)
-        )
+        self._registry: Registry = Registry().with_resource(_DOC_URI, DRAFT202012.create_resource(document))
         # segment count -> [(segments with None for a parameter, template)], best match first
         self._routes: dict[int, list[tuple[tuple[str | None, ...], str]]] = {}
         for template in document.get("paths", {}):
-            segments = tuple(
-                None if s.startswith("{") and s.endswith("}") else s for s in _split(template)
-            )
+            segments = tuple(None if s.startswith("{") and s.endswith("}") else s for s in _split(template))
             self._routes.setdefault(len(segments), []).append((segments, template))
         for routes in self._routes.values():
             # literals before parameters, position by position
@@ -183,9 +179,7 @@ def _branch_errors(error: ValidationError) -> list[ValidationError] | None:
     by_branch: dict[Any, list[ValidationError]] = {}
     for sub in error.context:
         by_branch.setdefault(sub.schema_path[0], []).append(sub)
-    candidates = [
-        subs for subs in by_branch.values() if not any(_wrong_branch(sub, error) for sub in subs)
-    ]
+    candidates = [subs for subs in by_branch.values() if not any(_wrong_branch(sub, error) for sub in subs)]
     if len(candidates) == 1:
         return candidates[0]
     best = best_match(error.context)

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.core import wording
 from bot.core.service import StoryService
 
-from .conftest import T, Running, may_ping, start_bot
+from .conftest import Running, T, may_ping, start_bot
 from .fake_discord import FakeDiscord, RecordedRequest
 
 CURATOR_ROLES = ["Curators"]
@@ -47,10 +47,22 @@ async def test_commands_are_synced_to_the_guild(fake: FakeDiscord, storybot: Run
     kb = commands["kb"]
     assert int(kb["default_member_permissions"]) == 1 << 5  # Manage Server: a UI hint only
     subcommands = {o["name"] for o in kb["options"]}
-    assert subcommands == {"add", "alias", "edit", "remove", "show", "list", "reload", "unanswered", "coverage"}  # noqa: E501
+    assert subcommands == {
+        "add",
+        "alias",
+        "edit",
+        "remove",
+        "show",
+        "list",
+        "reload",
+        "unanswered",
+        "coverage",
+    }
 
 
-async def test_ask_answers_with_answer_and_source(fake: FakeDiscord, storybot: Running, knowledge: Path) -> None:  # noqa: E501
+async def test_ask_answers_with_answer_and_source(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
     answer, source = expected(knowledge, ASK)
     iid = await fake.slash_command("ask", {"question": ASK})
     reply = await fake.wait_for_reply(iid, T)
@@ -62,7 +74,7 @@ async def test_ask_answers_with_answer_and_source(fake: FakeDiscord, storybot: R
     assert reply.json["data"]["allowed_mentions"] == {"parse": []}
 
 
-async def test_suggestion_button_answers_with_that_entry(fake: FakeDiscord, storybot: Running) -> None:  # noqa: E501
+async def test_suggestion_button_answers_with_that_entry(fake: FakeDiscord, storybot: Running) -> None:
     service = storybot.bot.service
     vague = next(q for q in ("trolley", "the border", "diplomats", "north korea", "covid", "pushed")
                  if service.ask(q).outcome == "suggest")  # fmt: skip
@@ -80,7 +92,7 @@ async def test_suggestion_button_answers_with_that_entry(fake: FakeDiscord, stor
     assert embed_of(update)["description"] == entry.answer
 
 
-async def test_mention_is_answered_as_a_reply(fake: FakeDiscord, storybot: Running, knowledge: Path) -> None:  # noqa: E501
+async def test_mention_is_answered_as_a_reply(fake: FakeDiscord, storybot: Running, knowledge: Path) -> None:
     answer, _ = expected(knowledge, ASK)
     mid = await fake.message_create(f"{fake.mention_bot} {ASK}", mentions=[fake.bot_user])
     reply = await fake.wait_for_reply(mid, T)
@@ -89,7 +101,7 @@ async def test_mention_is_answered_as_a_reply(fake: FakeDiscord, storybot: Runni
 
 
 @pytest.mark.parametrize("how", ["slash", "mention"])
-async def test_everyone_in_a_question_never_pings(fake: FakeDiscord, storybot: Running, how: str) -> None:  # noqa: E501
+async def test_everyone_in_a_question_never_pings(fake: FakeDiscord, storybot: Running, how: str) -> None:
     hostile = "@everyone @here <@666666666666666666> <@&444444444444444444> where did they fly?"
     if how == "slash":
         ref = await fake.slash_command("ask", {"question": hostile})
@@ -101,7 +113,7 @@ async def test_everyone_in_a_question_never_pings(fake: FakeDiscord, storybot: R
     assert "@everyone" not in (body.get("content") or "")
 
 
-async def test_non_curator_cannot_add(fake: FakeDiscord, storybot: Running, knowledge: Path) -> None:  # noqa: E501
+async def test_non_curator_cannot_add(fake: FakeDiscord, storybot: Running, knowledge: Path) -> None:
     before = tree_digest(knowledge)
     iid = await fake.slash_command("kb add", roles=[])
     reply = await fake.wait_for_reply(iid, T)
@@ -113,13 +125,15 @@ async def test_non_curator_cannot_add(fake: FakeDiscord, storybot: Running, know
 
 NEW_ENTRY = {
     "question": "What did the ministry's video show the group doing on the bridge?",
-    "answer": "The ministry's video showed the group cheering as two people pushed the trolley across a railway bridge.",  # noqa: E501
-    "source": "A video posted by the ministry showed embassy staff with their children and suitcases on a trolley, cheering as two people pushed it across a railway bridge.",  # noqa: E501
+    "answer": "The ministry's video showed the group cheering as two people pushed the trolley across a railway bridge.",
+    "source": "A video posted by the ministry showed embassy staff with their children and suitcases on a trolley, cheering as two people pushed it across a railway bridge.",
     "alternates": "what was the group doing on the railway bridge in the clip",
 }
 
 
-async def curator_adds(fake: FakeDiscord, fields: dict[str, str], *, roles: list[str] = CURATOR_ROLES) -> RecordedRequest:  # noqa: E501
+async def curator_adds(
+    fake: FakeDiscord, fields: dict[str, str], *, roles: list[str] = CURATOR_ROLES
+) -> RecordedRequest:
     iid = await fake.slash_command("kb add", roles=CURATOR_ROLES)
     opened = await fake.wait_for_reply(iid, T)
     assert opened.json["type"] == 9, opened.json
@@ -127,7 +141,9 @@ async def curator_adds(fake: FakeDiscord, fields: dict[str, str], *, roles: list
     return await fake.wait_for_reply(submit, T)
 
 
-async def test_curator_add_is_answerable_at_once_and_after_restart(fake: FakeDiscord, storybot: Running, settings: Settings) -> None:  # noqa: E501
+async def test_curator_add_is_answerable_at_once_and_after_restart(
+    fake: FakeDiscord, storybot: Running, settings: Settings
+) -> None:
     done = await curator_adds(fake, NEW_ENTRY)
     assert done.json["data"]["content"].startswith("Added `"), done.json
     question = NEW_ENTRY["alternates"]
@@ -142,16 +158,20 @@ async def test_curator_add_is_answerable_at_once_and_after_restart(fake: FakeDis
         await again.stop()
 
 
-async def test_modal_from_a_non_curator_is_refused(fake: FakeDiscord, storybot: Running, knowledge: Path) -> None:  # noqa: E501
+async def test_modal_from_a_non_curator_is_refused(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
     before = tree_digest(knowledge)
     done = await curator_adds(fake, NEW_ENTRY, roles=[])
     assert done.json["data"]["content"] == NOT_CURATOR
     assert tree_digest(knowledge) == before
 
 
-async def test_add_with_a_source_not_in_the_article_explains(fake: FakeDiscord, storybot: Running, knowledge: Path) -> None:  # noqa: E501
+async def test_add_with_a_source_not_in_the_article_explains(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
     before = tree_digest(knowledge)
-    bad = {**NEW_ENTRY, "source": "A video posted by the ministry showed diplomats dancing on a bridge."}  # noqa: E501
+    bad = {**NEW_ENTRY, "source": "A video posted by the ministry showed diplomats dancing on a bridge."}
     done = await curator_adds(fake, bad)
     text = done.json["data"]["content"]
     assert text.startswith("Nothing was saved")
@@ -159,10 +179,12 @@ async def test_add_with_a_source_not_in_the_article_explains(fake: FakeDiscord, 
     assert tree_digest(knowledge) == before
 
 
-async def test_broken_yaml_on_disk_keeps_the_bot_answering(fake: FakeDiscord, storybot: Running, knowledge: Path) -> None:  # noqa: E501
+async def test_broken_yaml_on_disk_keeps_the_bot_answering(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
     answer, _ = expected(knowledge, ASK)
     entries = knowledge / "entries" / "article.yaml"
-    entries.write_text(entries.read_text(encoding="utf-8") + "\n- id: [broken\n", encoding="utf-8")  # noqa: E501
+    entries.write_text(entries.read_text(encoding="utf-8") + "\n- id: [broken\n", encoding="utf-8")
     bot = storybot.bot
     for _ in range(100):
         if bot.last_reload_error is not None:
@@ -174,7 +196,9 @@ async def test_broken_yaml_on_disk_keeps_the_bot_answering(fake: FakeDiscord, st
     assert embed_of(await fake.wait_for_reply(iid, T))["description"] == answer
 
 
-async def test_dropped_gateway_resumes_and_answers(fake: FakeDiscord, storybot: Running, knowledge: Path) -> None:  # noqa: E501
+async def test_dropped_gateway_resumes_and_answers(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
     answer, _ = expected(knowledge, ASK)
     await fake.drop_gateway()
     await fake.wait_for(lambda: fake.resume_count >= 1, T)
@@ -182,11 +206,11 @@ async def test_dropped_gateway_resumes_and_answers(fake: FakeDiscord, storybot: 
     assert embed_of(await fake.wait_for_reply(iid, T))["description"] == answer
 
 
-async def test_rate_limited_reply_is_delivered_exactly_once(fake: FakeDiscord, storybot: Running) -> None:  # noqa: E501
+async def test_rate_limited_reply_is_delivered_exactly_once(fake: FakeDiscord, storybot: Running) -> None:
     rule = fake.fail_next("POST", r"^/channels/\d+/messages$", status=429, retry_after=0.3)
     mid = await fake.message_create(f"{fake.mention_bot} {ASK}", mentions=[fake.bot_user])
     await fake.wait_for_reply(mid, T)
     await asyncio.sleep(0.5)  # time for any duplicate to show up
-    delivered = [r for r in fake.find_requests("POST", r"^/channels/\d+/messages$") if r.status == 200]  # noqa: E501
+    delivered = [r for r in fake.find_requests("POST", r"^/channels/\d+/messages$") if r.status == 200]
     assert rule.hits == 1
     assert len(delivered) == 1

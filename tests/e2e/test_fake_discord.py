@@ -260,8 +260,9 @@ class NoWaitShardedBot(commands.AutoShardedBot):
 
 async def test_invalid_session_reidentifies_and_zombie_heartbeat(fake: FakeDiscord) -> None:
     fake.heartbeat_interval_ms = 100
-    bot = NoWaitBot(command_prefix="!", intents=discord.Intents.default(),
-                    guild_ready_timeout=0.05, heartbeat_timeout=0.5)
+    bot = NoWaitBot(
+        command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05, heartbeat_timeout=0.5
+    )
     async with running(bot):
         await fake.invalidate_session(resumable=False)
         await fake.wait_until_identified(T, count=2)
@@ -353,7 +354,8 @@ async def test_control_api_and_script_mode(tmp_path: Path) -> None:
     script = Path(__file__).with_name("fake_discord.py")
     proc = subprocess.Popen(
         [sys.executable, str(script), "--port", "0", "--port-file", str(port_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(100):

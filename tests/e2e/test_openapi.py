@@ -14,9 +14,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip(
-    "jsonschema", reason="jsonschema>=4.18 is needed to check bodies against the spec"
-)
+pytest.importorskip("jsonschema", reason="jsonschema>=4.18 is needed to check bodies against the spec")
 
 import discord
 from discord import app_commands, ui
@@ -33,9 +31,7 @@ if SPEC is None:
     pytest.skip(f"Discord's OpenAPI spec is not at {DEFAULT_PATH}", allow_module_level=True)
 assert SPEC is not None  # for type checkers
 
-CALLBACK = (
-    "/interactions/1180000000000000000/aW50ZXJhY3Rpb246dG9rZW4.DEF_-/callback?with_response=1"
-)
+CALLBACK = "/interactions/1180000000000000000/aW50ZXJhY3Rpb246dG9rZW4.DEF_-/callback?with_response=1"
 FOLLOWUP = "/webhooks/1170000000000000000/aW50ZXJhY3Rpb246dG9rZW4.DEF_-"
 ORIGINAL = FOLLOWUP + "/messages/@original"
 MESSAGES = "/channels/1160000000000000000/messages"
@@ -61,9 +57,7 @@ def embed() -> discord.Embed:
 
 def view() -> ui.View:
     v = ui.View(timeout=None)
-    v.add_item(
-        ui.Button(label="Helpful", custom_id="feedback:up", style=discord.ButtonStyle.success)
-    )
+    v.add_item(ui.Button(label="Helpful", custom_id="feedback:up", style=discord.ButtonStyle.success))
     v.add_item(ui.Button(label="Not helpful", custom_id="feedback:down", emoji="👎"))
     v.add_item(ui.Button(label="Read the story", url="https://example.com/story"))
     v.add_item(
@@ -102,9 +96,7 @@ def command_tree() -> app_commands.CommandTree:
     async def ask(interaction: discord.Interaction, question: str) -> None: ...
 
     @ask.autocomplete("question")
-    async def complete(
-        interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
+    async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return []
 
     kb = app_commands.Group(
@@ -169,14 +161,10 @@ def test_modal_callback_from_discord_py_is_valid() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param(
-            message_response(7, content="Thanks!", embeds=[embed()], view=None), id="update"
-        ),
+        pytest.param(message_response(7, content="Thanks!", embeds=[embed()], view=None), id="update"),
         pytest.param(message_response(7, content="Thanks!", view=view()), id="update-view"),
         pytest.param(interaction_response_params(6).payload, id="deferred-update"),
-        pytest.param(
-            interaction_response_params(5, {"flags": 64}).payload, id="deferred-ephemeral"
-        ),
+        pytest.param(interaction_response_params(5, {"flags": 64}).payload, id="deferred-ephemeral"),
         pytest.param(
             interaction_response_params(
                 8, {"choices": [app_commands.Choice(name="Who funded it?", value="who").to_dict()]}
@@ -385,10 +373,7 @@ def test_unchecked_routes_are_recorded_not_errors() -> None:
 
 def test_missing_spec_loads_as_none(tmp_path: Path) -> None:
     assert DiscordOpenAPI.load(tmp_path / "absent.json") is None
-    assert (
-        Path(__file__).resolve().parents[2].parent / "shared" / "discord-openapi.json"
-        == DEFAULT_PATH
-    )
+    assert Path(__file__).resolve().parents[2].parent / "shared" / "discord-openapi.json" == DEFAULT_PATH
 
 
 def test_validation_takes_milliseconds() -> None:
