@@ -102,9 +102,15 @@ class Running:
             await asyncio.wait_for(self.task, T)
 
 
-async def start_bot(settings: Settings) -> Running:
+async def _no_wait(shard_id: int | None, *, initial: bool = False) -> None:
+    """discord.py waits 5 s before each IDENTIFY after the first (Discord's limit); the fake has none."""
+
+
+async def start_bot(settings: Settings, *, fast_identify: bool = False) -> Running:
     service = StoryService(settings.knowledge or "knowledge")
     bot = make_bot(settings, service, FeedbackStore(settings.database), guild_ready_timeout=0.05)
+    if fast_identify:
+        bot.before_identify_hook = _no_wait  # type: ignore[method-assign]
     task = asyncio.create_task(bot.start(settings.token.get()))
     ready = asyncio.create_task(bot.wait_until_ready())
     done, _ = await asyncio.wait({task, ready}, timeout=T, return_when=asyncio.FIRST_COMPLETED)

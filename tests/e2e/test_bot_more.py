@@ -1,0 +1,170 @@
+"""More of the bot end to end: the deployed process, sharding, cooldown, votes, curation tools."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from bot.adapter.curate import NOT_CURATOR
+from bot.config import Settings
+from bot.core import wording
+from bot.health import check_heartbeat
+
+from .conftest import ROOT, TOKEN, T, Running, start_bot
+from .fake_discord import FakeDiscord
+from .test_bot import ASK, CURATOR_ROLES, embed_of, expected
+
+
+async def test_the_deployed_command_answers_and_stops_on_sigterm(
+    fake: FakeDiscord, knowledge: Path, tmp_path: Path
+) -> None:
+    answer, _ = expected(knowledge, ASK)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DISCORD_TOKEN": TOKEN,
+        "STORYBOT_API_BASE": fake.api_base,
+        "STORYBOT_GATEWAY_URL": fake.gateway_url,
+        "STORYBOT_KNOWLEDGE": str(knowledge),
+        "STORYBOT_DATA": str(tmp_path / "data"),
+        "STORYBOT_GUILD_ID": str(fake.guild_id),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        await fake.wait_until_identified(timeout=30)
+        await fake.wait_for_request(r"PUT /applications/\d+/guilds/\d+/commands", 30)
+        iid = await fake.slash_command("ask", {"question": ASK})
+        assert embed_of(await fake.wait_for_reply(iid, T))["description"] == answer
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(proc.communicate, timeout=15)
+        stopped_in = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert stopped_in < 5, f"took {stopped_in:.1f}s to stop"
+    assert "shutting down" in output and "Traceback" not in output
+    assert TOKEN not in output
+
+
+async def test_sharded_bot_connects_every_shard_and_answers(
+    fake: FakeDiscord, settings: Settings, knowledge: Path
+) -> None:
+    fake.shard_count = 2
+    answer, _ = expected(knowledge, ASK)
+    sharded = replace(settings, shard_count=2)
+    running = await start_bot(sharded, fast_identify=True)
+    try:
+        await fake.wait_until_identified(timeout=T, count=2)
+        assert {tuple(i["shard"]) for i in fake.identifies} == {(0, 2), (1, 2)}
+        iid = await fake.slash_command("ask", {"question": ASK})
+        assert embed_of(await fake.wait_for_reply(iid, T))["description"] == answer
+    finally:
+        await running.stop()
+
+
+async def test_cooldown_answers_spam_with_one_polite_message(fake: FakeDiscord, settings: Settings) -> None:
+    running = await start_bot(replace(settings, cooldown_questions=2, cooldown_seconds=60))
+    try:
+        spammer = fake.make_user(777000000000000001, "spammer")
+        ids = [await fake.message_create(f"{fake.mention_bot} {ASK}", spammer, mentions=[fake.bot_user]) for _ in range(6)]  # fmt: skip
+        replies = [await fake.wait_for_reply(mid, T) for mid in ids[:3]]
+        assert "faster than I can keep up" in replies[2].json["content"]
+        await asyncio.sleep(0.5)  # the rest must stay unanswered: give them time to show up
+        for mid in ids[3:]:
+            assert not [
+                r
+                for r in fake.find_requests("POST", r"/messages$")
+                if str((r.json or {}).get("message_reference", {}).get("message_id")) == str(mid)
+            ]
+        other = await fake.message_create(f"{fake.mention_bot} {ASK}", mentions=[fake.bot_user])
+        assert embed_of(await fake.wait_for_reply(other, T))["title"]
+        iid = await fake.slash_command("ask", {"question": ASK}, user=spammer)
+        notice = await fake.wait_for_reply(iid, T)
+        assert notice.json["data"]["flags"] & 64 and "faster" in notice.json["data"]["content"]
+    finally:
+        await running.stop()
+
+
+async def test_votes_count_once_per_user_per_answer(fake: FakeDiscord, storybot: Running) -> None:
+    iid = await fake.slash_command("ask", {"question": ASK})
+    reply = await fake.wait_for_reply(iid, T)
+    button = reply.json["data"]["components"][0]["components"][0]["custom_id"]
+    assert button.startswith("storybot:vote:") and button.endswith(":1")
+    voter = fake.make_user(777000000000000002, "voter")
+    first = await fake.wait_for_reply(await fake.component(button, user=voter), T)
+    second = await fake.wait_for_reply(await fake.component(button, user=voter), T)
+    assert first.json["data"]["content"] == "Thanks, noted."
+    assert "already" in second.json["data"]["content"]
+    entry_id = button.split(":")[2]
+    assert storybot.bot.feedback.vote_counts(entry_id) == (1, 0)
+
+
+async def test_unanswered_questions_can_be_attached_in_one_step(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
+    candidates = ("what colour was the trolley", "who paid for the flight", "what is sorokin's salary")
+    question = next(q for q in candidates if storybot.bot.service.ask(q).outcome == "unknown")
+    for _ in range(2):
+        iid = await fake.slash_command("ask", {"question": question})
+        reply = await fake.wait_for_reply(iid, T)
+    assert reply.json["data"]["content"].startswith(wording.UNKNOWN)
+    iid = await fake.slash_command("kb unanswered", roles=CURATOR_ROLES)
+    listing = (await fake.wait_for_reply(iid, T)).json["data"]
+    assert question in listing["content"] and "×2" in listing["content"]
+    attach = listing["components"][0]["components"][0]["custom_id"]
+    refused = await fake.wait_for_reply(await fake.component(attach, roles=[]), T)
+    assert refused.json["data"]["content"] == NOT_CURATOR
+    done = await fake.wait_for_reply(await fake.component(attach, roles=CURATOR_ROLES), T)
+    entry_id = attach.split(":")[3]
+    assert done.json["data"]["content"].endswith(f"`{entry_id}`.")
+    assert question in (knowledge / "entries" / "article.yaml").read_text(encoding="utf-8") + "".join(
+        p.read_text(encoding="utf-8") for p in (knowledge / "entries").glob("*.yaml")
+    )
+    assert storybot.bot.service.ask(question).best.entry.id == entry_id  # type: ignore[union-attr]
+
+
+async def test_autocomplete_help_and_about(fake: FakeDiscord, storybot: Running) -> None:
+    iid = await fake.autocomplete("ask", {"question": "troll"}, "question")
+    choices = (await fake.wait_for_reply(iid, T)).json["data"]["choices"]
+    assert 1 <= len(choices) <= 25 and any("trolley" in c["name"].lower() for c in choices)
+    help_reply = await fake.wait_for_reply(await fake.slash_command("help"), T)
+    assert "/ask" in embed_of(help_reply)["description"]
+    about = embed_of(await fake.wait_for_reply(await fake.slash_command("about"), T))
+    fields = {f["name"]: f["value"] for f in about["fields"]}
+    assert fields["Entries"] == str(len(storybot.bot.service.kb))
+
+
+async def test_kb_in_a_dm_is_refused_politely_and_ask_works(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
+    answer, _ = expected(knowledge, ASK)
+    refused = await fake.wait_for_reply(await fake.slash_command("kb list", guild=False), T)
+    assert refused.json["type"] == 4 and refused.json["data"]["flags"] & 64
+    asked = await fake.wait_for_reply(await fake.slash_command("ask", {"question": ASK}, guild=False), T)
+    assert embed_of(asked)["description"] == answer
+
+
+async def test_heartbeat_file_says_healthy_while_connected(fake: FakeDiscord, settings: Settings) -> None:
+    running = await start_bot(replace(settings, health_max_age_s=1.5))
+    try:
+        for _ in range(100):
+            if settings.heartbeat_file.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert check_heartbeat(settings.heartbeat_file, 1.5)[0]
+    finally:
+        await running.stop()
+    await asyncio.sleep(1.7)
+    healthy, why = check_heartbeat(settings.heartbeat_file, 1.5)
+    assert not healthy and "last heartbeat" in why
