@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.core import wording
 from bot.health import check_heartbeat
 
-from .conftest import ROOT, TOKEN, T, Running, start_bot
+from .conftest import ROOT, TOKEN, Running, T, start_bot
 from .fake_discord import FakeDiscord
 from .test_bot import ASK, CURATOR_ROLES, embed_of, expected
 
