@@ -299,9 +299,11 @@ class Matcher:
             rank = self._common.get(form)
             if rank is not None:
                 rank_of_stem[stemmed] = min(rank, rank_of_stem.get(stemmed, rank))
+        # A term with a synonym group is one curators declared a story term: not "everyday".
+        curated = set(self._synonyms.values())
         self._weights = {
             t: max(MIN_WEIGHT, 1.0 - math.log(1 + c) / math.log(1 + n))
-            * _everyday_factor(rank_of_stem.get(t))
+            * (1.0 if t in curated else _everyday_factor(rank_of_stem.get(t)))
             for t, c in df.items()
         }
         self._postings: dict[str, list[int]] = defaultdict(list)
