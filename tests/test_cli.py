@@ -141,3 +141,9 @@ def test_run_without_a_token_explains_and_shows_no_traceback(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "DISCORD_TOKEN" in done.stderr and "storybot ask" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_console_answers_until_an_empty_line() -> None:
+    done = storybot("console", stdin="How far did they push the trolley?\nwho was the youngest\n\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("> ") >= 2 and "entries. Ask a question" in done.stdout

@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.adapter.curate import NOT_CURATOR
 from bot.config import Settings
 from bot.core import wording
+from bot.core.knowledge import uncited_sentences
 from bot.health import check_heartbeat
 
 from .conftest import ROOT, TOKEN, Running, T, start_bot
@@ -168,3 +169,69 @@ async def test_heartbeat_file_says_healthy_while_connected(fake: FakeDiscord, se
     await asyncio.sleep(1.7)
     healthy, why = check_heartbeat(settings.heartbeat_file, 1.5)
     assert not healthy and "last heartbeat" in why
+
+
+async def test_curator_tools_alias_show_list_edit_remove_reload_coverage(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
+    service = storybot.bot.service
+
+    async def kb(command: str, options: dict | None = None) -> dict:
+        iid = await fake.slash_command(f"kb {command}", options, roles=CURATOR_ROLES)
+        return (await fake.wait_for_reply(iid, T)).json
+
+    done = await kb(
+        "alias", {"entry": "trolley-distance", "phrasing": "length of the handcart push in metres"}
+    )
+    assert "Added" in done["data"]["content"]
+    assert service.ask("length of the handcart push in metres").best.entry.id == "trolley-distance"  # type: ignore[union-attr]
+
+    shown = await kb("show", {"entry": "trolley-distance"})
+    assert "length of the handcart push in metres" in str(shown["data"]["embeds"][0])
+
+    page = await kb("list")
+    assert "page 1/" in page["data"]["content"]
+    next_button = page["data"]["components"][0]["components"][-1]["custom_id"]
+    turned = await fake.wait_for_reply(await fake.component(next_button, roles=CURATOR_ROLES), T)
+    assert turned.json["type"] == 7 and "page 2/" in turned.json["data"]["content"]
+
+    opened = await kb("edit", {"entry": "bus-ride-length"})
+    assert opened["type"] == 9
+    old = service.kb.get("bus-ride-length")
+    assert old is not None
+    fields = {
+        "question": old.question,
+        "answer": "They spent two hours on a bus after the train.",
+        "source": old.source,
+        "alternates": "\n".join(old.alternates),
+    }
+    saved = await fake.wait_for_reply(
+        await fake.modal_submit(opened["data"]["custom_id"], fields, roles=CURATOR_ROLES), T
+    )
+    assert saved.json["data"]["content"] == "Saved `bus-ride-length`."
+    assert service.kb.get("bus-ride-length").answer == fields["answer"]  # type: ignore[union-attr]
+
+    confirm = await kb("remove", {"entry": "bus-ride-length"})
+    delete = confirm["data"]["components"][0]["components"][0]["custom_id"]
+    refused = await fake.wait_for_reply(await fake.component(delete, roles=[]), T)
+    assert refused.json["data"]["content"] == NOT_CURATOR and service.kb.get("bus-ride-length") is not None
+    deleted = await fake.wait_for_reply(await fake.component(delete, roles=CURATOR_ROLES), T)
+    assert deleted.json["data"]["content"] == "Deleted `bus-ride-length`."
+    assert service.kb.get("bus-ride-length") is None
+
+    coverage = (await kb("coverage"))["data"]["content"]
+    uncited = uncited_sentences(service.kb)
+    assert (
+        coverage.startswith(f"{len(uncited)} sentence") if uncited else coverage.startswith("Every sentence")
+    )
+
+    broken = knowledge / "entries" / "zz-broken.yaml"
+    broken.write_text(
+        "- id: broken\n  question: Q?\n  answer: A.\n  source: Not in the article.\n", encoding="utf-8"
+    )
+    reloaded = await kb("reload")
+    text = reloaded["data"]["content"]
+    assert "still serving the last good version" in text and "zz-broken.yaml" in text and "`broken`" in text
+    broken.unlink()
+    reloaded = await kb("reload")
+    assert reloaded["data"]["content"].startswith("Reloaded:")
