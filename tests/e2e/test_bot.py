@@ -214,3 +214,24 @@ async def test_rate_limited_reply_is_delivered_exactly_once(fake: FakeDiscord, s
     delivered = [r for r in fake.find_requests("POST", r"^/channels/\d+/messages$") if r.status == 200]
     assert rule.hits == 1
     assert len(delivered) == 1
+
+
+async def test_hand_edit_on_disk_is_picked_up_without_a_restart(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
+    phrasing = "distance covered by the pump trolley team"
+    before = storybot.bot.service.ask(phrasing)
+    assert before.best is None or before.best.entry.id != "trolley-distance" or before.reason != "exact"
+    path = knowledge / "entries" / "article.yaml"
+    text = path.read_text(encoding="utf-8")
+    anchor = "  question: How far did they push the trolley?\n  alternates:\n"
+    assert anchor in text
+    path.write_text(text.replace(anchor, anchor + f"    - {phrasing}\n"), encoding="utf-8")
+    for _ in range(100):
+        result = storybot.bot.service.ask(phrasing)
+        if result.reason == "exact":
+            break
+        await asyncio.sleep(0.05)
+    iid = await fake.slash_command("ask", {"question": phrasing})
+    embed = embed_of(await fake.wait_for_reply(iid, T))
+    assert embed["footer"]["text"].startswith("trolley-distance · match 100%")
