@@ -53,9 +53,13 @@ RUN pip install --no-deps /tmp/src \
  && python -c "import bot"
 
 # One volume holds everything the bot writes: the SQLite file, the heartbeat file and
-# the curators' knowledge base (seeded from the bundled copy on first start, so
-# additions survive restarts and image upgrades). Declared after the chown above, so
-# a new named volume starts out owned by uid 10001.
+# the curators' knowledge base. The seed is also placed at /data/knowledge here, so
+# Docker copies it into every new, empty volume (named or anonymous): `docker run
+# --rm IMAGE ask ...` answers at once, and an existing volume keeps the curators'
+# additions across restarts and image upgrades (Docker never copies into a volume
+# that has content). For bind mounts, `run` seeds an empty folder itself.
+# Declared after the chown, so a new volume starts out owned by uid 10001.
+COPY --chown=10001:10001 knowledge /data/knowledge
 ENV STORYBOT_DATA=/data \
     STORYBOT_KNOWLEDGE=/data/knowledge
 VOLUME ["/data"]
@@ -68,7 +72,8 @@ USER 10001:10001
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-m", "bot", "healthcheck"]
 
-# Exec form: the bot gets SIGTERM itself. Python as PID 1 ignores SIGTERM unless it
-# installs a handler, so run with an init: `docker run --init` / compose `init: true`.
+# Exec form, so `docker stop`'s SIGTERM goes to the bot, not to a shell. `run` handles
+# SIGTERM itself (as PID 1, Python ignores it otherwise); still run with an init,
+# `docker run --init` / compose `init: true`, which forwards signals and reaps children.
 ENTRYPOINT ["python", "-m", "bot"]
 CMD ["run"]

@@ -67,7 +67,7 @@ def result_text(result: Result, kb: KnowledgeBase, *, verbose: bool = False) -> 
 
 
 def _service(args: argparse.Namespace) -> StoryService:
-    return StoryService(resolve_knowledge_dir(args.knowledge))
+    return StoryService(resolve_knowledge_dir(args.knowledge, seed=True))
 
 
 def _print_problems(error: KnowledgeError, out: TextIO = sys.stderr) -> None:

@@ -16,8 +16,10 @@
 #        ask      `docker run --network none IMAGE ask ...` answers offline, with no token
 #        user     the container runs as uid 10001 and /data belongs to it
 #        slash    the bot connects to tests/e2e/fake_discord.py and answers an injected /ask
-#        persist  an entry added to the volume's knowledge base (via `add`) is answered after
-#                 `docker restart` and after the container is recreated on the same volume
+#        persist  an entry added with /kb add (the bot's form) is answered after `docker
+#                 restart` and after the container is recreated on the same volume. The
+#                 entry is added with the image's CLI (`add`): /kb add opens a modal, and the
+#                 fake's control API has no way to submit one.
 #        health   HEALTHCHECK turns healthy while connected, unhealthy once the fake is gone
 #        stop     `docker stop` (SIGTERM through --init) ends the bot within a few seconds
 #        compose  compose.yaml validates and `docker-compose up` runs the bot against the fake
@@ -32,12 +34,15 @@
 #   REBUILD_BASE=1          rebuild the stand-in base image
 #   IMAGE                   tag of the project image [storybot:check]
 #   KEEP_DAEMON=1           leave a dockerd started by this run running (faster re-runs)
-#   CHECK_PYTHON            python that runs the fake Discord [.venv/bin/python, else a venv
-#                           under $STATE, else inside the built image]
+#   CHECK_PYTHON            python (with aiohttp) that runs the fake Discord on the host
+#                           [.venv/bin/python if it has aiohttp; else the fake runs in a
+#                           container of the built image, on the host network]
+#   HEALTH_MAX_AGE          STORYBOT_HEALTH_MAX_AGE for the checked containers [6]
 #   DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR   [the first ones in this machine's apt sources]
 #   SKIP_CHECKS             space-separated check names to skip, e.g. "compose"
 #
 # The project's own script; nothing here depends on files outside the repository.
+# shellcheck disable=SC2317  # functions called indirectly (traps, run_check "check_$name")
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -89,11 +94,20 @@ cleanup() {
     fi
     remove_labelled "$RUN_ID"
   fi
+  # Per-run files (fake and compose logs): kept only when something failed.
+  if [ -n "${RUN_DIR:-}" ] && [ -d "$RUN_DIR" ]; then
+    if [ "$rc" = 0 ]; then rm -rf "$RUN_DIR"; else log "logs of this run: $RUN_DIR"; fi
+  fi
   if [ -n "$DAEMON_PID" ] && [ "$KEEP_DAEMON" != 1 ]; then
     log "stopping the dockerd this run started (pid $DAEMON_PID)"
     kill "$DAEMON_PID" 2>/dev/null
     for _ in $(seq 1 60); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$DAEMON_PID" 2>/dev/null && log "WARNING: dockerd pid $DAEMON_PID still running"
+    if kill -0 "$DAEMON_PID" 2>/dev/null; then
+      log "WARNING: dockerd pid $DAEMON_PID still running"
+    else
+      # dockerd leaves its default network namespace mounted; release it with the daemon.
+      umount "$STATE/exec/netns/default" 2>/dev/null
+    fi
   elif [ -n "$DAEMON_PID" ]; then
     log "KEEP_DAEMON=1: dockerd pid $DAEMON_PID keeps running at $DOCKER_HOST (stop: kill $DAEMON_PID)"
   fi
@@ -104,13 +118,12 @@ trap 'exit 130' INT TERM
 
 # Containers and volumes of this run (or, with "all", of earlier runs that were killed).
 remove_labelled() {
-  local filter="label=$LABEL"
+  local filter="label=$LABEL" ids=()
   [ "$1" = all ] || filter="label=$LABEL=$1"
-  local ids
-  ids=$(docker ps -aq --filter "$filter" 2>/dev/null || true)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
-  ids=$(docker volume ls -q --filter "$filter" 2>/dev/null || true)
-  [ -z "$ids" ] || docker volume rm -f $ids >/dev/null 2>&1 || true
+  mapfile -t ids < <(docker ps -aq --filter "$filter" 2>/dev/null || true)
+  [ ${#ids[@]} -eq 0 ] || docker rm -f "${ids[@]}" >/dev/null 2>&1 || true
+  mapfile -t ids < <(docker volume ls -q --filter "$filter" 2>/dev/null || true)
+  [ ${#ids[@]} -eq 0 ] || docker volume rm -f "${ids[@]}" >/dev/null 2>&1 || true
 }
 
 # ------------------------------------------------------------------ 1. packages
@@ -126,7 +139,7 @@ apt_install() {
     apt-get update -q >>"$STATE/apt.log" 2>&1 || rc=$?
     APT_UPDATED=1
   fi
-  [ "$rc" != 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
+  [ "$rc" != 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" \
     >>"$STATE/apt.log" 2>&1 || rc=$?
   [ "$added" = 0 ] || rm -f "$policy"
   [ "$rc" = 0 ] || { tail -20 "$STATE/apt.log" >&2; die "apt-get install $* failed"; }
@@ -136,7 +149,6 @@ t0=$(now)
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || [[ "$SKIP_CHECKS" == *" compose "* ]] || need+=(docker-compose)
-command -v flock >/dev/null 2>&1 || need+=(util-linux)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 # Debian's client matches Debian's daemon; a newer client elsewhere on PATH works too.
 if [ -x /usr/bin/docker ]; then DOCKER_CLI=/usr/bin/docker; else DOCKER_CLI=$(command -v docker) || die "no docker client"; fi
@@ -169,7 +181,8 @@ ensure_dockerd() {
   case "$DOCKER_HOST" in unix://*) ;; *) die "no daemon at $DOCKER_HOST; only unix:// sockets are started here" ;; esac
   [ "$(id -u)" = 0 ] || die "starting dockerd needs root"
   local sock="${DOCKER_HOST#unix://}" pidfile="$STATE/docker.pid"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null \
+      && grep -q dockerd "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null; then
     die "dockerd pid $(cat "$pidfile") owns $STATE but does not answer at $DOCKER_HOST (see $STATE/dockerd.log)"
   fi
   mount_cgroups_if_missing
@@ -179,7 +192,7 @@ ensure_dockerd() {
   # machine (at /var/run/docker.sock) is left alone.
   setsid dockerd --bridge=none --iptables=false --ip6tables=false \
     --data-root "$STATE/data" --exec-root "$STATE/exec" --pidfile "$pidfile" \
-    -H "$DOCKER_HOST" >>"$STATE/dockerd.log" 2>&1 </dev/null &
+    -H "$DOCKER_HOST" >>"$STATE/dockerd.log" 2>&1 </dev/null 9>&- &
   DAEMON_PID=$!
   for _ in $(seq 1 120); do
     docker_answers && break
@@ -205,7 +218,7 @@ apt_uri() {  # first mirror URI in this machine's apt sources matching $1
 build_base_image() {
   local mirror="${DEBIAN_MIRROR:-$(apt_uri '/debian/?$')}"
   local security="${DEBIAN_SECURITY_MIRROR:-$(apt_uri '/debian-security/?$')}"
-  [ -n "$mirror" ] && [ -n "$security" ] || die "set DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR (none found in apt sources)"
+  { [ -n "$mirror" ] && [ -n "$security" ]; } || die "set DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR (none found in apt sources)"
   command -v mmdebstrap >/dev/null 2>&1 || apt_install mmdebstrap
   [ "$(id -u)" = 0 ] || die "building the base image needs root (mmdebstrap --mode=root)"
   local tar="$STATE/rootfs-$DEBIAN_SUITE.tar" pyver="$STATE/python-version"
@@ -270,6 +283,9 @@ if ! DOCKER_BUILDKIT=0 docker build --network host --build-arg PYTHON_IMAGE="$BA
   exit 1
 fi
 timing "project image build" "$(secs "$t0")"
+# Earlier builds of $IMAGE (and a replaced base image) are left untagged: drop them, so
+# the private data root does not grow run after run. The build cache stays.
+docker image prune -f >/dev/null 2>&1 || true
 IMAGE_BYTES=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 BASE_BYTES=$(docker image inspect -f '{{.Size}}' "$BASE_IMAGE")
 result build PASS "$IMAGE: $(mb "$IMAGE_BYTES") MB, $(mb $((IMAGE_BYTES - BASE_BYTES))) MB over $BASE_IMAGE ($(mb "$BASE_BYTES") MB)"
@@ -361,20 +377,52 @@ elif cmd == "slash":  # NAME OPTIONS_JSON [ROLES_JSON]: prints the interaction i
             "roles": json.loads(args[2]) if len(args) > 2 else [], "permissions": "0"}
     print(call("POST", "/_fake/slash", body)["interaction_id"])
 elif cmd == "wait-reply":  # INTERACTION_ID REGEX TIMEOUT: prints the matching reply text
+    # The callback is POST /interactions/ID/TOKEN/callback; followups and edits of the
+    # original response go to /webhooks/APP_ID/TOKEN/...
     iid, pattern, deadline = args[0], re.compile(args[1], re.I), time.monotonic() + float(args[2])
-    seen = []
+    mine = []
     while time.monotonic() < deadline:
-        seen = [r for r in call("GET", "/_fake/requests") or []
-                if iid in str(r.get("path", "")) or iid in json.dumps(r.get("interaction_id", ""))]
-        for r in seen:
-            text = json.dumps(r.get("json", r.get("body")), ensure_ascii=False)
-            if pattern.search(text):
-                print(text[:300])
+        reqs = call("GET", "/_fake/requests") or []
+        tokens = {r["path"].split("/")[3] for r in reqs
+                  if r.get("path", "").startswith(f"/interactions/{iid}/") and r["path"].count("/") >= 3}
+        mine = [r for r in reqs if r.get("path", "").startswith(f"/interactions/{iid}/")
+                or any(t and f"/{t}" in r.get("path", "") and r["path"].startswith("/webhooks/")
+                       for t in tokens)]
+        for r in mine:
+            text = json.dumps(r.get("json"), ensure_ascii=False)
+            if int(r.get("status") or 0) < 300 and pattern.search(text):
+                print(f"{r['method']} {r['path'].split('/')[1]} {r.get('status')}: {text[:300]}")
                 sys.exit(0)
         time.sleep(0.5)
     print("no matching reply; requests for this interaction: "
-          + json.dumps(seen, ensure_ascii=False)[:600])
+          + json.dumps([{k: r.get(k) for k in ("method", "path", "status", "json")} for r in mine],
+                       ensure_ascii=False)[:800])
     sys.exit(1)
+elif cmd == "kb-add":  # ROLES_JSON FIELDS_JSON TIMEOUT: /kb add, submit its form, print the reply
+    roles, fields, deadline = json.loads(args[0]), json.loads(args[1]), time.monotonic() + float(args[2])
+    who = {"user_id": "555000000000000001", "roles": roles, "permissions": "0"}
+    iid = call("POST", "/_fake/slash", {"name": "kb add", "options": None, **who})["interaction_id"]
+
+    def reply_to(interaction_id):
+        for r in call("GET", "/_fake/requests") or []:
+            if r.get("path", "").startswith(f"/interactions/{interaction_id}/") and int(r.get("status") or 0) < 300:
+                return r.get("json") or {}
+        return None
+
+    form = None
+    while form is None and time.monotonic() < deadline:
+        form = reply_to(iid)
+        time.sleep(0.3)
+    if not form or form.get("type") != 9:
+        print(f"/kb add did not open its form: {json.dumps(form)[:300]}")
+        sys.exit(1)
+    sub = call("POST", "/_fake/modal", {"custom_id": form["data"]["custom_id"], "fields": fields, **who})["interaction_id"]
+    done = None
+    while done is None and time.monotonic() < deadline:
+        done = reply_to(sub)
+        time.sleep(0.3)
+    print(json.dumps(done, ensure_ascii=False)[:300])
+    sys.exit(0 if done and str(done.get("data", {}).get("content", "")).startswith("Added") else 1)
 else:
     sys.exit(f"unknown command {cmd}")
 PY
@@ -390,7 +438,7 @@ start_fake() {
   fi
   if [ -n "$py" ]; then
     FAKE_HOW="host: $py"
-    "$py" "$FAKE_SCRIPT" --port 0 --port-file "$port_file" >"$RUN_DIR/fake.log" 2>&1 &
+    "$py" "$FAKE_SCRIPT" --port 0 --port-file "$port_file" >"$RUN_DIR/fake.log" 2>&1 9>&- &
     FAKE_PID=$!
   else
     # No host python with aiohttp: run it with the image's python (which has discord.py's
@@ -419,9 +467,11 @@ stop_fake() {
 }
 fakectl() { python3 "$FAKECTL" "$FAKE_URL" "$@"; }
 
-# Short health timings so the health check takes seconds, not minutes. The fake's
-# heartbeat interval is short; HEALTH_MAX_AGE must stay well above it.
-HEALTH_MAX_AGE=${HEALTH_MAX_AGE:-8}
+# Short health timings so the health check takes seconds, not minutes. While connected
+# the bot touches /data/heartbeat every HEALTH_MAX_AGE/3 seconds (at most every 15 s).
+HEALTH_MAX_AGE=${HEALTH_MAX_AGE:-6}
+FAKE_GUILD_ID=222222222222222222          # fake_discord.py's defaults
+FAKE_CURATOR_ROLE_ID=444444444444444444
 HEALTH_ARGS=(--health-interval 2s --health-timeout 10s --health-start-period 2s --health-retries 2)
 bot_env() {
   printf '%s\n' "DISCORD_TOKEN=fake-token" \
@@ -429,7 +479,8 @@ bot_env() {
     "STORYBOT_GATEWAY_URL=ws://127.0.0.1:$FAKE_PORT/gateway" \
     "STORYBOT_HEALTH_MAX_AGE=$HEALTH_MAX_AGE" \
     "STORYBOT_LOG_LEVEL=DEBUG" \
-    ${FAKE_GUILD_ID:+"STORYBOT_GUILD_ID=$FAKE_GUILD_ID"}
+    "STORYBOT_GUILD_ID=$FAKE_GUILD_ID" \
+    "STORYBOT_CURATOR_ROLE_ID=$FAKE_CURATOR_ROLE_ID"
 }
 start_bot() {  # start_bot NAME VOLUME
   bot_env >"$RUN_DIR/bot.env"
@@ -448,8 +499,11 @@ wait_health() {  # wait_health CONTAINER STATUS TIMEOUT
 }
 # wait_connected CONTAINER MIN_IDENTIFY_COUNT: the bot identified to the fake
 wait_connected() {
-  local out
-  if out=$(fakectl wait-identified "$2" 60); then IDENTIFY_COUNT=$out; return 0; fi
+  local out="" deadline=$(( $(date +%s) + 60 ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if out=$(fakectl wait-identified "$2" 2); then IDENTIFY_COUNT=$out; return 0; fi
+    [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || break
+  done
   log "the bot did not identify (fake state: $out; container: $(docker inspect -f '{{.State.Status}} exit={{.State.ExitCode}}' "$1" 2>/dev/null))"
   bot_logs "$1"
   return 1
@@ -494,13 +548,15 @@ PERSIST_A="Vladivostok (answer kept on the volume across restarts: $RUN_ID)"
 PERSIST_S="The Interfax news agency reported on Friday morning that the group later took a flight to Moscow from the far-eastern city of Vladivostok."
 check_persist() {
   local out reply before
-  # The CLI writes into the same /data/knowledge the bot seeded on its first start.
-  if ! out=$(docker run --rm --network none --label "$LABEL=$RUN_ID" -v "$VOLUME:/data" "$IMAGE" \
-      add --id "$PERSIST_ID" --question "$PERSIST_Q" --answer "$PERSIST_A" --source "$PERSIST_S" 2>&1); then
-    result persist FAIL "storybot add failed: $(printf '%s' "$out" | tail -3 | tr '\n' ' ')"; return 0
+  # A curator adds the entry through the bot itself: /kb add, then its form (a modal).
+  local fields
+  fields=$(python3 -c 'import json,sys; print(json.dumps({"id": sys.argv[1], "question": sys.argv[2], "answer": sys.argv[3], "source": sys.argv[4], "alternates": ""}))' \
+    "$PERSIST_ID" "$PERSIST_Q" "$PERSIST_A" "$PERSIST_S")
+  if ! out=$(fakectl kb-add '["Curators"]' "$fields" 30); then
+    result persist FAIL "/kb add was not saved: $out"; bot_logs "$BOT"; return 0
   fi
   docker run --rm --network none --label "$LABEL=$RUN_ID" -v "$VOLUME:/data" --entrypoint grep "$IMAGE" \
-    -rqF "$RUN_ID" /data/knowledge || { result persist FAIL "entry not found under /data/knowledge after add"; return 0; }
+    -rqF "$RUN_ID" /data/knowledge || { result persist FAIL "entry not found under /data/knowledge after /kb add"; return 0; }
   # 1) docker restart: same container, same volume.
   before=$IDENTIFY_COUNT
   docker restart -t 20 "$BOT" >/dev/null
@@ -514,7 +570,7 @@ check_persist() {
   reply=$(ask_via_fake "$PERSIST_Q" "$RUN_ID") || { result persist FAIL "after recreating the container: $reply"; bot_logs "$BOT"; return 0; }
   # 3) the seed entries are still there too (the volume was not re-seeded over).
   reply=$(ask_via_fake "$QUESTION" 'mile|kilomet') || { result persist FAIL "seed entry lost: $reply"; return 0; }
-  result persist PASS "CLI-added entry answered after docker restart and after recreating the container"
+  result persist PASS "/kb add entry answered after docker restart and after recreating the container"
 }
 
 check_compose() {
@@ -522,7 +578,14 @@ check_compose() {
   command -v docker-compose >/dev/null 2>&1 || { result compose FAIL "docker-compose not installed"; return 0; }
   mkdir -p "$dir"
   cp "$ROOT/compose.yaml" "$dir/compose.yaml"
-  bot_env >"$dir/.env"
+  # .env the way an operator makes it: a copy of .env.example with values filled in.
+  bot_env >"$RUN_DIR/bot.env"
+  {
+    if [ -f "$ROOT/.env.example" ]; then
+      grep -v -E "^($(cut -d= -f1 "$RUN_DIR/bot.env" | paste -sd'|'))=" "$ROOT/.env.example" || true
+    fi
+    cat "$RUN_DIR/bot.env"
+  } >"$dir/.env"
   (cd "$dir" && docker-compose -f compose.yaml config -q) 2>"$RUN_DIR/compose.log" \
     || { result compose FAIL "compose.yaml does not validate: $(tail -2 "$RUN_DIR/compose.log")"; return 0; }
   # Only what this daemon needs: no bridge network here, and short health timings.
@@ -552,6 +615,8 @@ YAML
     result compose FAIL "compose service not healthy (status $(health_of "$cid"))"
   elif [[ "$init" != "true unless-stopped ${RUN_ID}_storybot-data:/data" ]]; then
     result compose FAIL "unexpected init/restart/volume: $init"
+  elif ! docker exec "$cid" test -f /data/heartbeat -a -f /data/knowledge/story.yaml; then
+    result compose FAIL "no /data/heartbeat or /data/knowledge/story.yaml in the volume: $(docker exec "$cid" find /data -maxdepth 2 | tr '\n' ' ')"
   else
     result compose PASS "up in $(secs "$t")s, answered /ask, healthy; init, restart, volume: $init"
   fi
@@ -574,11 +639,12 @@ check_health() {
 }
 
 check_stop() {
-  local t code
-  docker inspect "$BOT" >/dev/null 2>&1 || { result stop FAIL "no bot container"; return 0; }
+  local t took code
+  [ "$(docker inspect -f '{{.State.Running}}' "$BOT" 2>/dev/null)" = true ] \
+    || { result stop FAIL "no running bot container to stop"; return 0; }
   t=$(now)
   docker stop -t 20 "$BOT" >/dev/null
-  local took; took=$(secs "$t")
+  took=$(secs "$t")
   code=$(docker inspect -f '{{.State.ExitCode}}' "$BOT")
   if awk -v s="$took" 'BEGIN { exit !(s < 10) }'; then
     result stop PASS "docker stop took ${took}s (SIGTERM reached the bot), exit code $code"

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.adapter.ask import AskCog
-from bot.adapter.buttons import StoryButton
+from bot.adapter.buttons import STALE, StoryButton
 from bot.adapter.curate import NOT_CURATOR, CurateCog, NotCurator
 from bot.adapter.replies import NO_PINGS, problems_text, send_kwargs
 from bot.config import Settings
@@ -42,6 +42,17 @@ def intents_for(settings: Settings) -> discord.Intents:
     intents.dm_messages = True
     intents.message_content = bool(settings.answer_channels)
     return intents
+
+
+def _handled_button(interaction: discord.Interaction[Any]) -> bool:
+    """Whether discord.py will hand this press to a StoryButton: its custom_id has our form
+    and is a button on the message pressed (discord.py ignores any other)."""
+    custom_id = (interaction.data or {}).get("custom_id", "")
+    message = interaction.message
+    if message is None or StoryButton.__discord_ui_compiled_template__.fullmatch(custom_id) is None:
+        return False
+    view = discord.ui.View.from_message(message, timeout=None)
+    return any(getattr(item, "custom_id", None) == custom_id for item in view.walk_children())
 
 
 class StoryTree(app_commands.CommandTree["StoryBot"]):
@@ -104,7 +115,13 @@ class StoryBot(commands.Bot):
         touch(self.settings.heartbeat_file)
 
     async def on_interaction(self, interaction: discord.Interaction[StoryBot]) -> None:
-        """A form this process didn't open (expired, or from before a restart) still gets an answer."""
+        """A form this process didn't open (expired, or from before a restart) still gets an answer,
+        and so does a button press that no StoryButton will handle (a forged or unknown custom_id,
+        which discord.py drops silently and the user would see as "This interaction failed")."""
+        if interaction.type is discord.InteractionType.component:
+            if not _handled_button(interaction):
+                await interaction.response.send_message(**send_kwargs(content=STALE, ephemeral=True))
+            return
         if interaction.type is not discord.InteractionType.modal_submit:
             return
         custom_id = (interaction.data or {}).get("custom_id", "")
@@ -119,6 +136,11 @@ class StoryBot(commands.Bot):
     async def report_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
         """One place that turns any failure into one short, private sentence."""
         original = getattr(error, "original", error)
+        if isinstance(original, discord.NotFound) and original.code == 10062:
+            # The interaction's token expired (Discord allows 3 s): no reply can reach the user.
+            log.warning("interaction %s expired before I could answer (user %s)",
+                        interaction.id, interaction.user.id)  # fmt: skip
+            return
         if isinstance(original, NotCurator):
             text = NOT_CURATOR
         elif isinstance(original, app_commands.NoPrivateMessage):

@@ -58,6 +58,28 @@ async def refuse(interaction: discord.Interaction[Any]) -> None:
     await interaction.response.send_message(**send_kwargs(content=NOT_CURATOR, ephemeral=True))
 
 
+SAVE_REPLY_WITHIN_S = 2.0
+"""Discord drops an interaction not answered within 3 s; a save queued behind other writers
+(the folder's lock) can take longer, so past this the reply is deferred and sent as a followup."""
+
+
+async def save_in_time(interaction: discord.Interaction[Any], func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking save in a thread; defer the interaction if it outlasts Discord's deadline."""
+    task = asyncio.ensure_future(asyncio.to_thread(func, *args, **kwargs))
+    done, _ = await asyncio.wait({task}, timeout=SAVE_REPLY_WITHIN_S)
+    if not done and not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    return await task
+
+
+async def send_private(interaction: discord.Interaction[Any], **kwargs: Any) -> None:
+    """An ephemeral reply: the response, or a followup once the response was deferred."""
+    if interaction.response.is_done():
+        await interaction.followup.send(**send_kwargs(ephemeral=True, **kwargs))
+    else:
+        await interaction.response.send_message(**send_kwargs(ephemeral=True, **kwargs))
+
+
 class EntryModal(discord.ui.Modal):
     """The form for a new entry, or for editing one. Submitting re-checks the curator."""
 
@@ -78,6 +100,11 @@ class EntryModal(discord.ui.Modal):
         if entry is not None:
             draft = {"question": entry.question, "answer": entry.answer, "source": entry.source,
                      "alternates": "\n".join(entry.alternates)}  # fmt: skip
+        # A refused form comes back with what was typed; Discord refuses a default longer
+        # than the field's max_length, so cut it to fit.
+        limits = {"question": MAX_QUESTION_CHARS, "answer": MAX_ANSWER_CHARS, "source": MAX_SOURCE_CHARS,
+                  "alternates": 4000, "id": 64}  # fmt: skip
+        draft = {k: str(v)[: limits[k]] for k, v in draft.items() if k in limits and v}
         short, para = discord.TextStyle.short, discord.TextStyle.paragraph
         self.question = discord.ui.TextInput(
             custom_id="question",
@@ -328,10 +355,10 @@ class CurateCog(commands.Cog):
         try:
             if entry_id is None:
                 raw["id"] = values.get("id", "").strip() or slugify(raw["question"], service.kb.by_id)
-                entry = await asyncio.to_thread(service.add, raw, author=author_of(interaction))
+                entry = await save_in_time(interaction, service.add, raw, author=author_of(interaction))
                 done = f"Added `{entry.id}`; I answer it from now on."
             else:
-                entry = await asyncio.to_thread(service.update, entry_id, raw)
+                entry = await save_in_time(interaction, service.update, entry_id, raw)
                 done = f"Saved `{entry.id}`."
         except KnowledgeError as error:
             if entry_id is None:
@@ -340,14 +367,12 @@ class CurateCog(commands.Cog):
                 view_of(StoryButton("retry", "add", label="Fix and try again")) if entry_id is None else None
             )
             text = replies.problems_text(error, "Nothing was saved. Please fix:")
-            await interaction.response.send_message(**send_kwargs(content=text, view=retry, ephemeral=True))
+            await send_private(interaction, content=text, view=retry)
             return
         log.info(
             "entry %s %s by %s", entry.id, "added" if entry_id is None else "edited", interaction.user.id
         )
-        await interaction.response.send_message(
-            **send_kwargs(content=done, embed=replies.entry_embed(entry), ephemeral=True)
-        )
+        await send_private(interaction, content=done, embed=replies.entry_embed(entry))
 
     def _page(self, page: int) -> dict[str, Any]:
         entries = self.bot.service.kb.entries

@@ -49,7 +49,11 @@ class RedactToken(logging.Filter):
 
 def setup_logging(settings: Settings) -> None:
     """discord.py's log format on stdout, with the token filtered out of every record."""
-    discord.utils.setup_logging(level=getattr(logging, settings.log_level), root=True)
+    # A plain format: discord.py's default colours show as escape codes in `docker logs`.
+    plain = logging.Formatter(
+        "[{asctime}] [{levelname:<8}] {name}: {message}", "%Y-%m-%d %H:%M:%S", style="{"
+    )
+    discord.utils.setup_logging(level=getattr(logging, settings.log_level), formatter=plain, root=True)
     redact = RedactToken(settings.token.get())
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)

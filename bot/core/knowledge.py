@@ -669,14 +669,20 @@ def bundled_knowledge() -> Path:
 def resolve_knowledge_dir(configured: str | Path | None, *, seed: bool = False) -> Path:
     """Pick the knowledge folder: the configured one, ./knowledge, else the bundled seed.
 
-    With `seed`, a configured folder without story.yaml (say, a fresh Docker volume)
-    is first filled with a copy of the bundled knowledge base.
+    With `seed`, a configured folder that is missing or empty (say, a fresh Docker
+    volume) is first filled with a copy of the bundled knowledge base. A folder that
+    has files but no story.yaml is left alone, so a mistyped path is reported, not filled.
     """
     if configured:
         path = Path(configured)
-        if seed and not (path / STORY_FILE).exists():
+        if seed and (not path.exists() or (path.is_dir() and not any(path.iterdir()))):
             path.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(bundled_knowledge(), path, dirs_exist_ok=True)
+            shutil.copytree(
+                bundled_knowledge(),
+                path,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("*.lock", "__pycache__"),
+            )
         return path
     local = Path("knowledge")
     if (local / STORY_FILE).exists():

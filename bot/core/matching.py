@@ -172,9 +172,9 @@ def stem(word: str) -> str:
 def words(text: str) -> list[str]:
     """Casefolded words of a text: hyphens split, possessive 's dropped, apostrophes removed."""
     out: list[str] = []
+    expand = _expand
     for raw in _WORD.findall(text.casefold().replace("’", "'")):
-        word = _plain(raw)
-        out.extend(SLANG.get(word, word).split())
+        out.extend(expand(raw))
     return out
 
 
@@ -186,9 +186,21 @@ def _plain(word: str) -> str:
     return (word[:-2] if word.endswith("'s") else word).replace("'", "")
 
 
+@lru_cache(maxsize=65536)
+def _expand(raw: str) -> tuple[str, ...]:
+    """The words one casefolded raw word stands for (chat spellings expanded); cached, since
+    the same few thousand words make up every phrasing and question."""
+    word = _plain(raw)
+    return tuple(SLANG.get(word, word).split())
+
+
 def question_type(text: str) -> str | None:
     """The question type a text asks (who, when, how-many, ...), or None if unclear."""
-    lowered = " ".join(words(text))  # casefolded, chat spellings ("hw", "wat") expanded
+    return _type_of_words(words(text))
+
+
+def _type_of_words(ws: list[str]) -> str | None:
+    lowered = " ".join(ws)  # casefolded, chat spellings ("hw", "wat") expanded
     for pattern, qtype in _WH_TYPES:
         if pattern.search(lowered):
             return qtype
@@ -266,6 +278,13 @@ class Matcher:
         self._common = common_words()
         self._synonyms = self._synonym_table(kb.synonyms)
         self._max_phrase = max((len(k) for k in self._synonyms), default=1)
+        # The synonym phrase lengths starting with each stem, longest first (for _fold).
+        sizes: dict[str, set[int]] = defaultdict(set)
+        for key in self._synonyms:
+            sizes[key[0]].add(len(key))
+        self._phrase_sizes = {first: sorted(n, reverse=True) for first, n in sizes.items()}
+        # Words of each distinct text, while building: sources and answers repeat.
+        self._words_of: dict[str, list[str]] = {}
         self._index = {e.id: i for i, e in enumerate(kb.entries)}
         self._phrasings: list[_Phrasing] = []
         self._exact: dict[str, int] = {}
@@ -281,8 +300,8 @@ class Matcher:
         self._forms: dict[str, str] = {}
         texts = [p for e in kb.entries for p in (*e.phrasings, e.answer, *e.sources)]
         texts += [w for group in kb.synonyms for w in group]
-        for text in texts:
-            for word in words(text):
+        for text in dict.fromkeys(texts):  # each distinct text once, in first-seen order
+            for word in self._words(text):
                 if word not in STOPWORDS and not word.isdigit():
                     self._forms.setdefault(word, stem(word))
         self._form_list = list(self._forms)
@@ -316,7 +335,7 @@ class Matcher:
                         text=phrasing,
                         terms=phrasing_terms,
                         weight=sum(self._weights[t] for t in phrasing_terms) or 1.0,
-                        qtype=question_type(phrasing) or entry.type,
+                        qtype=_type_of_words(self._words(phrasing)) or entry.type,
                     )
                 )
                 for term in phrasing_terms:
@@ -325,11 +344,11 @@ class Matcher:
         self._entry_terms = [
             terms | set(self._terms_of(e.answer)) for terms, e in zip(entry_terms, kb.entries, strict=True)
         ]
-        # Everything an entry mentions, for the "names must be in the entry" check.
-        self._entry_vocab = [
-            terms | set(self._terms_of(e.answer)) for terms, e in zip(entry_terms, kb.entries, strict=True)
-        ]
+        # Everything an entry mentions, for the "names must be in the entry" check (the same
+        # sets: neither is changed once built).
+        self._entry_vocab = self._entry_terms
         self._vocab: set[str] = set().union(*self._entry_vocab) if self._entry_vocab else set()
+        del self._words_of
 
     # ------------------------------------------------------------------ analysis
 
@@ -351,8 +370,13 @@ class Matcher:
         """
         out: list[tuple[str, int, int]] = []
         i = 0
-        while i < len(stems):
-            for size in range(min(self._max_phrase, len(stems) - i), 0, -1):
+        n = len(stems)
+        while i < n:
+            # Only the lengths of synonym phrases that start with this stem can match:
+            # the same result as trying every length from the longest down.
+            for size in self._phrase_sizes.get(stems[i], ()):
+                if size > n - i:
+                    continue
                 canonical = self._synonyms.get(tuple(stems[i : i + size]))
                 if canonical is not None:
                     out.append((canonical, i, i + size))
@@ -363,9 +387,16 @@ class Matcher:
                 i += 1
         return out
 
+    def _words(self, text: str) -> list[str]:
+        """`words(text)`, computed once per distinct text while building."""
+        ws = self._words_of.get(text)
+        if ws is None:
+            ws = self._words_of[text] = words(text)
+        return ws
+
     def _terms_of(self, text: str) -> list[str]:
         """Content terms of a knowledge-base text (no typo repair: it is curated)."""
-        ws = words(text)
+        ws = self._words(text)
         return [
             term
             for term, start, end in self._fold([stem(w) for w in ws])

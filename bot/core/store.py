@@ -38,8 +38,9 @@ from bot.core.knowledge import (
 )
 
 LOCK_FILE = ".storybot.lock"
-LOCK_TIMEOUT_S = 15.0
-"""How long a writer waits for another one before giving up with a clear message."""
+LOCK_TIMEOUT_S = 60.0
+"""How long a writer waits for the others before giving up with a clear message. A save takes
+0.1-0.5 s, so 50 curators saving at once queue for up to ~15 s: the wait must outlast that."""
 
 _NEW_FILE_HEADER = (
     "# Entries added with `storybot add` or the bot's /kb commands.\n"

@@ -25,7 +25,7 @@ rate-limit buckets, zlib/zstd transport compression, more than one guild, and th
 bot's own messages as MESSAGE_CREATE.
 
 Run as a script (``python tests/e2e/fake_discord.py --port 0 --port-file P``) for out-of-process
-checks; a control API lives under ``/_fake/`` (slash, message, requests, state, drop, dispatch).
+checks; a control API lives under ``/_fake/`` (slash, modal, message, requests, state, drop, dispatch).
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ class FakeDiscord:
         app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/gateway/", self._gateway)
-        for name in ("slash", "message", "drop", "dispatch"):
+        for name in ("slash", "modal", "message", "drop", "dispatch"):
             app.router.add_post(f"/_fake/{name}", getattr(self, f"_ctl_{name}"))
         app.router.add_get("/_fake/requests", self._ctl_requests)
         app.router.add_get("/_fake/state", self._ctl_state)
@@ -1346,6 +1346,13 @@ class FakeDiscord:
             roles=b.get("roles") or [],
             permissions=b.get("permissions"),
             guild=b.get("guild", True),
+        )
+        return json_response({"interaction_id": str(iid)})
+
+    async def _ctl_modal(self, request: web.Request) -> web.Response:
+        b, user = await self._ctl_json(request)
+        iid = await self.modal_submit(
+            b["custom_id"], b.get("fields") or {}, user=user, roles=b.get("roles") or [], permissions=b.get("permissions")
         )
         return json_response({"interaction_id": str(iid)})
 
