@@ -2,7 +2,7 @@
 #
 #   docker build -t storybot .
 #   docker run --rm storybot ask "How far did they push the trolley?"   # offline, no token
-#   docker compose up -d                                                # the bot (see docs/deploy.md)
+#   docker compose up -d                                                # the bot (see README.md, "Deploying with Docker")
 #
 # PYTHON_IMAGE lets a machine without Docker Hub build from a local stand-in for
 # python:3.11-slim (scripts/docker-check.sh does that). The minor version matches
