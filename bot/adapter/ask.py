@@ -29,7 +29,7 @@ SLOW_DOWN = "You're asking faster than I can keep up. Please wait {seconds:.0f} 
 GONE = "That entry no longer exists; ask your question again."
 
 
-def answer_message(bot: StoryBot, entry: Entry, score: float) -> dict[str, Any]:
+def answer_message(bot: StoryBot, entry: Entry, score: float | None) -> dict[str, Any]:
     """An answer embed with helpful / not helpful buttons under it."""
     votes = view_of(
         StoryButton("vote", f"{entry.id}:1", label="Helpful", emoji="👍"),
@@ -136,7 +136,7 @@ class AskCog(commands.Cog):
         if entry is None:
             await interaction.response.send_message(**send_kwargs(content=GONE, ephemeral=True))
             return
-        await interaction.response.edit_message(**answer_message(self.bot, entry, 100.0))
+        await interaction.response.edit_message(**answer_message(self.bot, entry, None))
 
     async def on_vote(self, interaction: Interaction, args: str) -> None:
         """Helpful / not helpful: one vote per user per answer (a second press changes it)."""

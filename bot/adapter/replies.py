@@ -34,15 +34,16 @@ def echo(text: str, limit: int = 200) -> str:
     return clip(discord.utils.escape_mentions(discord.utils.escape_markdown(text)), limit)
 
 
-def answer_embed(entry: Entry, score: float, kb: KnowledgeBase) -> discord.Embed:
-    """The answer, its source sentence as a quote, and which entry answered."""
+def answer_embed(entry: Entry, score: float | None, kb: KnowledgeBase) -> discord.Embed:
+    """The answer, its source sentence as a quote, and which entry answered (None: picked)."""
     embed = discord.Embed(
         title=clip(entry.question, TITLE_MAX),
         description=clip(entry.answer, DESCRIPTION_MAX),
         colour=COLOUR,
     )
     embed.add_field(name=wording.SOURCE_LABEL, value=quote(kb.quote(entry)), inline=False)
-    footer = f"{entry.id} · match {score:.0f}% · {kb.story.headline}"
+    how = f"match {score:.0f}%" if score is not None else "chosen from suggestions"
+    footer = f"{entry.id} · {how} · {kb.story.headline}"
     embed.set_footer(text=clip(footer, FOOTER_MAX))
     return embed
 
