@@ -15,12 +15,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.core import store
 from bot.core.errors import KnowledgeError
 from bot.core.knowledge import Entry, KnowledgeBase, entry_files, load_knowledge
 from bot.core.matching import Matcher, Result
+
+if TYPE_CHECKING:
+    from bot.core import store
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,11 @@ class StoryService:
     def _swap(
         self, kb: KnowledgeBase, stamp: tuple[tuple[str, float, int], ...] | None = None
     ) -> KnowledgeBase:
-        state = _State(kb, Matcher(kb), stamp if stamp is not None else _stamp(self.root))
+        # After a save (no stamp given) the files may already hold more than `kb`: another
+        # process or thread can save between our save and this swap, and concurrent saves can
+        # finish out of order. An empty stamp makes the next reload_if_changed() read the disk
+        # again, so no one's entry stays unserved (stamping the disk now would hide theirs).
+        state = _State(kb, Matcher(kb), stamp if stamp is not None else ())
         with self._lock:
             self._state = state
         return kb
@@ -107,22 +113,30 @@ class StoryService:
 
     def add(self, raw: Mapping[str, Any], *, author: str | None = None) -> Entry:
         """Validate, save and serve a new entry."""
+        from bot.core import store  # ruamel.yaml and filelock: only when saving (quicker start)
+
         kb, entry = store.add_entry(self.root, raw, author=author)
         self._swap(kb)
         return entry
 
     def update(self, entry_id: str, changes: store.Changes) -> Entry:
         """Validate, save and serve a change to an entry."""
+        from bot.core import store
+
         kb, entry = store.update_entry(self.root, entry_id, changes)
         self._swap(kb)
         return entry
 
     def add_alternate(self, entry_id: str, phrasing: str) -> Entry:
         """Teach an entry another phrasing."""
+        from bot.core import store
+
         kb, entry = store.add_alternate(self.root, entry_id, phrasing)
         self._swap(kb)
         return entry
 
     def remove(self, entry_id: str) -> None:
         """Delete an entry."""
+        from bot.core import store
+
         self._swap(store.remove_entry(self.root, entry_id))
