@@ -13,10 +13,12 @@ Loading collects *every* problem with its file, line and entry id and raises one
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -24,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rapidfuzz import fuzz, process
 
 from bot.core.errors import KnowledgeError, Problem
 from bot.core.text import (
@@ -39,6 +40,16 @@ try:  # PyYAML's C loader is ~10x faster; fall back to pure Python where it isn'
     from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+
+def _compare_form(text: str) -> str:
+    """`normalise_for_compare`, faster: ASCII text has no curly quotes to straighten, and
+    " ".join(text.split()) is `collapse_whitespace` (str.split and the regex's \\s agree on
+    what whitespace is), without a regex."""
+    return " ".join((text if text.isascii() else normalise_quotes(text)).split())
+
+
+_WORDS = re.compile(r"\w+")
 
 STORY_FILE = "story.yaml"
 SYNONYMS_FILE = "synonyms.yaml"
@@ -164,12 +175,22 @@ class Story:
         end = start + len(normalise_for_compare(source)) - 1
         return self.text[where[start] : where[end] + 1]
 
+    @cached_property
+    def _found(self) -> dict[str, bool]:
+        """Sources already looked up (many entries cite the same sentence)."""
+        return {}
+
     def contains(self, source: str) -> bool:
         """Whether `source` occurs verbatim (after whitespace/quote normalising)."""
-        return normalise_for_compare(source) in self.compare_text
+        found = self._found.get(source)
+        if found is None:
+            found = self._found[source] = _compare_form(source) in self.compare_text
+        return found
 
     def closest_sentence(self, text: str) -> str | None:
         """The article sentence most like `text`, to suggest when a source is wrong."""
+        from rapidfuzz import fuzz, process  # only when a source is wrong: loading stays quick
+
         found = process.extractOne(
             normalise_for_compare(text),
             [normalise_for_compare(s) for s in self.sentences],
@@ -227,6 +248,112 @@ class _LineLoader(_BaseLoader):
         return mapping
 
 
+class _NotPlain(Exception):
+    """The YAML uses something the fast reader leaves to PyYAML (aliases, tags, merge keys)."""
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_SCALAR, _ALIAS, _SEQUENCE, _SEQUENCE_END, _MAPPING, _MAPPING_END = (
+    yaml.ScalarEvent, yaml.AliasEvent, yaml.SequenceStartEvent, yaml.SequenceEndEvent,
+    yaml.MappingStartEvent, yaml.MappingEndEvent,
+)  # fmt: skip
+_IMPLICIT = _BaseLoader.yaml_implicit_resolvers
+"""First characters of plain scalars that may be something other than text (true, 12, ~)."""
+
+
+def _fast_yaml(text: str) -> Any:
+    """What `yaml.load(text, Loader=_LineLoader)` returns, built straight from the C parser's
+    events: PyYAML's own composer and constructor spend most of their time in Python on
+    nodes a plain entries file doesn't need. Anything beyond plain mappings, lists and
+    scalars (aliases, explicit tags, merge keys, several documents) raises `_NotPlain`, and
+    so does any error, so that PyYAML reads the file (and reports the error) as before."""
+    loader = _BaseLoader(text)
+    try:
+        get = loader.get_event
+        if type(get()) is not yaml.StreamStartEvent:
+            raise _NotPlain
+        event = get()
+        if type(event) is yaml.StreamEndEvent:
+            return None
+        if type(event) is not yaml.DocumentStartEvent:
+            raise _NotPlain
+        data = _fast_node(loader, get, get())
+        if type(get()) is not yaml.DocumentEndEvent or type(get()) is not yaml.StreamEndEvent:
+            raise _NotPlain
+        return data
+    finally:
+        loader.dispose()
+
+
+def _fast_node(loader: Any, get: Any, event: Any) -> Any:
+    kind = type(event)
+    if kind is _SCALAR:
+        return _fast_scalar(loader, event)
+    if kind is _ALIAS or (event.tag is not None and event.tag != "!"):
+        raise _NotPlain
+    if kind is _SEQUENCE:
+        items = []
+        event = get()
+        while type(event) is not _SEQUENCE_END:
+            text = event.value if type(event) is _SCALAR and event.tag is None else None
+            if text and text[0] not in _IMPLICIT:
+                items.append(text)  # text that cannot be read as anything else: the common case
+            else:
+                items.append(_fast_node(loader, get, event))
+            event = get()
+        return items
+    if kind is not _MAPPING:
+        raise _NotPlain
+    mapping: dict[Any, Any] = {}
+    lines: dict[str, int] = {}
+    start = event.start_mark.line + 1
+    event = get()
+    while type(event) is not _MAPPING_END:
+        if type(event) is not _SCALAR:
+            raise _NotPlain  # a list or mapping as a key
+        key = event.value
+        if event.tag is not None or not key or key[0] in _IMPLICIT:
+            key = _fast_scalar(loader, event)
+            if key == "<<" and event.implicit[0]:
+                raise _NotPlain  # a merge key
+        value = get()
+        text = value.value if type(value) is _SCALAR and value.tag is None else None
+        if text and text[0] not in _IMPLICIT:
+            mapping[key] = text
+        else:
+            mapping[key] = _fast_node(loader, get, value)
+        mark: Any = event.start_mark  # the C parser always sets it
+        lines[event.value] = mark.line + 1
+        event = get()
+    mapping["__line__"] = start  # as _LineLoader.construct_mapping records them
+    mapping["__lines__"] = lines
+    return mapping
+
+
+_resolved: dict[str, str] = {}
+"""Tags of plain scalars resolved so far (a plain scalar's tag depends on its text only)."""
+
+
+def _fast_scalar(loader: Any, event: Any) -> Any:
+    value: str = event.value
+    tag = event.tag
+    if tag is None or tag == "!":
+        if event.implicit[0] and (not value or value[0] in _IMPLICIT):
+            tag = _resolved.get(value)
+            if tag is None:
+                tag = loader.resolve(yaml.ScalarNode, value, event.implicit)
+                if len(value) < 32 and len(_resolved) < 4096:  # keys and short words repeat
+                    _resolved[value] = tag
+        else:
+            tag = _STR_TAG
+    elif tag != _STR_TAG:
+        raise _NotPlain  # an explicit tag: !!python/..., !!binary, a custom one
+    if tag == _STR_TAG:
+        return value
+    node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
+    return loader.construct_object(node, deep=True)
+
+
 def _read_yaml(path: Path, display: str, problems: list[Problem]) -> Any:
     """Parse one YAML file safely; on failure record a problem and return None."""
     try:
@@ -237,6 +364,10 @@ def _read_yaml(path: Path, display: str, problems: list[Problem]) -> Any:
     except OSError as exc:
         problems.append(Problem(f"cannot read the file: {exc.strerror}", file=display))
         return None
+    try:
+        return _fast_yaml(text)
+    except Exception:  # anything unusual: PyYAML reads it, as it always did
+        pass
     try:
         return yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
@@ -301,12 +432,14 @@ class _EntryChecker:
             if required:
                 self._problem(f"'{name}' is missing", raw, None if name not in raw else name, where)
             return None
-        if isinstance(value, datetime | date) and name == "added_at":
+        if type(value) is str:  # the common case, first
+            pass
+        elif isinstance(value, datetime | date) and name == "added_at":
             return value.isoformat()
         if not isinstance(value, str):
             self._problem(f"'{name}' must be text, not {type(value).__name__}", raw, name, where)
             return None
-        value = collapse_whitespace(value)
+        value = " ".join(value.split())  # collapse_whitespace, faster (see _compare_form)
         if not value:
             if required:
                 self._problem(f"'{name}' is empty", raw, name, where)
@@ -333,10 +466,11 @@ class _EntryChecker:
             return ()
         items: list[str] = []
         for i, item in enumerate(value, 1):
-            if not isinstance(item, str) or not item.strip():
+            # collapse_whitespace (see _compare_form); empty exactly when item.strip() is.
+            item = " ".join(item.split()) if isinstance(item, str) else ""
+            if not item:
                 self._problem(f"item {i} of '{name}' must be non-empty text", raw, name, where)
                 continue
-            item = collapse_whitespace(item)
             if len(item) > limit:
                 self._problem(
                     f"item {i} of '{name}' is {len(item)} characters; keep it under {limit}", raw, name, where
@@ -424,7 +558,9 @@ def slugify(text: str, taken: Iterable[str] = (), limit: int = 48) -> str:
 
 def phrasing_key(text: str) -> str:
     """A phrasing's identity for duplicate checks: casefolded words only."""
-    return " ".join(re.findall(r"\w+", normalise_for_compare(text).casefold()))
+    # Straightening quotes and collapsing spaces (normalise_for_compare) changes no word
+    # character, so the words are found in the text as it is.
+    return " ".join(_WORDS.findall(text.casefold()))
 
 
 def _cross_check(entries: list[Entry], problems: list[Problem]) -> None:
@@ -462,6 +598,8 @@ def _cross_check(entries: list[Entry], problems: list[Problem]) -> None:
 
 def near_duplicates(entries: Iterable[Entry], threshold: float = NEAR_DUPLICATE_RATIO) -> list[Problem]:
     """Warnings for phrasings of different entries that are nearly the same."""
+    from rapidfuzz import fuzz, process
+
     owners: list[Entry] = []
     keys: list[str] = []
     for entry in entries:
@@ -573,11 +711,30 @@ def entry_files(root: Path) -> list[Path]:
     return [p for p in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if p.is_file()]
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects that all stay alive
+    (a knowledge base, a matcher's index): its passes over them find nothing to free and
+    cost a sixth of the time. Reference counting still frees everything as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_knowledge(root: Path | str, *, lint: bool = False) -> KnowledgeBase:
     """Load and validate a knowledge folder; raise KnowledgeError listing every problem.
 
     With `lint`, also look for near-duplicate phrasings (slower; warnings only).
     """
+    with paused_gc():
+        return _load_knowledge(Path(root), lint=lint)
+
+
+def _load_knowledge(root: Path, *, lint: bool) -> KnowledgeBase:
     root = Path(root)
     problems: list[Problem] = []
     story = _load_story(root, problems)
@@ -636,6 +793,8 @@ def _coverage_key(sentence: str) -> str:
 
 def uncited_sentences(kb: KnowledgeBase) -> list[str]:
     """Distinct article sentences that no entry's source cites (repeated captions count once)."""
+    from rapidfuzz import fuzz
+
     cited = [normalise_for_compare(s) for e in kb.entries for s in e.sources]
     covered: list[str] = []
     uncovered: list[tuple[str, str]] = []

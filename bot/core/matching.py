@@ -26,20 +26,19 @@ the phrasings that share a term with it, not to the size of the knowledge base.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 import snowballstemmer  # type: ignore[import-untyped]
-from rapidfuzz import fuzz, process
-from rapidfuzz.distance import OSA
 
-from bot.core.knowledge import Entry, KnowledgeBase, phrasing_key
+from bot.core.knowledge import Entry, KnowledgeBase, paused_gc, phrasing_key
 from bot.core.text import clean_question
 
 Outcome = Literal["answer", "suggest", "unknown"]
@@ -210,9 +209,25 @@ def _type_of_words(ws: list[str]) -> str | None:
 @lru_cache(maxsize=1)
 def common_words() -> dict[str, int]:
     """Ordinary English words with their frequency rank (0 = most frequent)."""
-    text = resources.files("bot.core").joinpath("data/common_words.txt").read_text("utf-8")
+    path = Path(__file__).with_name("data") / "common_words.txt"
+    if path.is_file():  # importlib.resources costs a few ms of start-up (zipfile, tempfile)
+        text = path.read_text("utf-8")
+    else:  # pragma: no cover - installed as a zip
+        from importlib import resources
+
+        text = resources.files("bot.core").joinpath("data/common_words.txt").read_text("utf-8")
     ranked = [w for w in text.splitlines() if w and not w.startswith("#")]
-    return {w: i for i, w in enumerate(ranked)}
+    return dict(zip(ranked, range(len(ranked)), strict=True))
+
+
+def _bound(union: float) -> float:
+    """The highest score an entry can get when it explains `union` of the question: its best
+    phrasing can explain no more of the question than the whole entry does, and at best
+    all of that phrasing was asked about (precision 1)."""
+    if union <= 0:
+        return 0.0
+    best_phrasing = 100.0 * (1 + BETA2) * union / (BETA2 + union)
+    return (1 - ENTRY_BLEND) * best_phrasing + ENTRY_BLEND * 100.0 * union if ENTRY_BLEND else best_phrasing
 
 
 def _everyday_factor(rank: int | None) -> float:
@@ -274,6 +289,10 @@ class Matcher:
     """An index over one knowledge base's phrasings; immutable once built."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
+        with paused_gc():
+            self._build(kb)
+
+    def _build(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self._common = common_words()
         self._synonyms = self._synonym_table(kb.synonyms)
@@ -326,7 +345,12 @@ class Matcher:
             for t, c in df.items()
         }
         self._postings: dict[str, list[int]] = defaultdict(list)
+        # An entry's phrasings are numbered consecutively: entry i has _first[i] to _first[i+1] - 1.
+        self._first: list[int] = []
+        self._entry_of: list[int] = []
         for index, entry in enumerate(kb.entries):
+            self._first.append(len(self._phrasings))
+            self._entry_of.extend([index] * len(entry.phrasings))
             for phrasing, phrasing_terms in zip(entry.phrasings, raw_terms[index], strict=True):
                 pid = len(self._phrasings)
                 self._phrasings.append(
@@ -334,12 +358,15 @@ class Matcher:
                         entry_index=index,
                         text=phrasing,
                         terms=phrasing_terms,
-                        weight=sum(self._weights[t] for t in phrasing_terms) or 1.0,
+                        # Summed in sorted order: a set's order varies between processes
+                        # (string hashing), and float sums with it.
+                        weight=sum(self._weights[t] for t in sorted(phrasing_terms)) or 1.0,
                         qtype=_type_of_words(self._words(phrasing)) or entry.type,
                     )
                 )
                 for term in phrasing_terms:
                     self._postings[term].append(pid)
+        self._first.append(len(self._phrasings))
         # All of an entry's phrasings and its answer, for the entry-level score.
         self._entry_terms = [
             terms | set(self._terms_of(e.answer)) for terms, e in zip(entry_terms, kb.entries, strict=True)
@@ -349,6 +376,11 @@ class Matcher:
         self._entry_vocab = self._entry_terms
         self._vocab: set[str] = set().union(*self._entry_vocab) if self._entry_vocab else set()
         del self._words_of
+        # Whether each entry's answer has what a question type needs (a number, a time, ...).
+        answers = [e.answer.casefold() for e in kb.entries]
+        self._has_shape = {
+            qtype: [shape.search(a) is not None for a in answers] for qtype, shape in ANSWER_SHAPES.items()
+        }
 
     # ------------------------------------------------------------------ analysis
 
@@ -452,6 +484,9 @@ class Matcher:
         # One slip (a letter wrong, missing, extra or two swapped) in a short word, two in
         # a long one.
         max_edits = 1 if len(word) <= TYPO_SHORT_WORD else 2
+        from rapidfuzz import process  # imported when first needed: `storybot ask` starts faster
+        from rapidfuzz.distance import OSA
+
         found = process.extractOne(word, self._form_list, scorer=OSA.distance, score_cutoff=max_edits)
         return self._forms[found[0]] if found else None
 
@@ -473,9 +508,6 @@ class Matcher:
             return Result(text, "unknown", reason="no content words")
         qtype = question_type(text)
         ranked = self._rank(terms, qtype)
-        shape = ANSWER_SHAPES.get(qtype or "")
-        if shape is not None:
-            ranked = [c for c in ranked if shape.search(c.entry.answer.casefold())]
         if not ranked or ranked[0].score < SUGGEST_THRESHOLD:
             return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
         best = ranked[0]
@@ -488,8 +520,14 @@ class Matcher:
         suggestions = tuple(c for c in ranked[:MAX_SUGGESTIONS] if c.score >= SUGGEST_THRESHOLD)
         return Result(text, "suggest", suggestions, "close call")
 
-    def _rank(self, terms: list[_Term], qtype: str | None) -> list[Candidate]:
-        """Every entry sharing a term with the question, best first."""
+    def _rank(self, terms: list[_Term], qtype: str | None, limit: int = MAX_SUGGESTIONS) -> list[Candidate]:
+        """The best `limit` entries sharing a term with the question, best first.
+
+        Entries whose answer lacks what the question type needs (a number for "how many")
+        are left out. An entry's score is at most `_bound` of how much of the question the
+        entry as a whole explains, so entries are scored in that order, and scoring stops
+        once no entry left can reach the top `limit`: the same result as scoring them all.
+        """
         query: dict[str, float] = {}
         for t in terms:
             query[t.key] = max(query.get(t.key, 0.0), t.weight)
@@ -499,30 +537,92 @@ class Matcher:
             postings = self._postings.get(key, ())
             if len(postings) <= MAX_POSTINGS:
                 candidates.update(postings)
-        best: dict[int, tuple[float, _Phrasing]] = {}
-        for pid in candidates:
-            phrasing = self._phrasings[pid]
-            shared = sum(w for k, w in query.items() if k in phrasing.terms)
-            shared_p = sum(self._weights[k] for k in query if k in phrasing.terms)
-            recall = shared / total  # how much of the question this phrasing explains
-            precision = min(1.0, shared_p / phrasing.weight)  # how much of it was asked about
-            if recall <= 0 or precision <= 0:
+        if not candidates:
+            # Every term is common in this (large) knowledge base: let the rarest nominate.
+            nominees: list[list[int]] = [self._postings[key] for key in query if key in self._postings]
+            if not nominees:
+                return []
+            rarest: list[int] = min(nominees, key=len)
+            candidates.update(rarest)
+        items = list(query.items())
+        entry_terms = self._entry_terms
+        # An entry sharing c of the question's terms explains at most the c heaviest of them:
+        # visit entries by that count (set operations, cheap), most first.
+        ceiling = [0.0]
+        for weight in sorted(query.values(), reverse=True):
+            ceiling.append(ceiling[-1] + weight)
+        asked = frozenset(query)
+        indexes = list(set(map(self._entry_of.__getitem__, candidates)))
+        known = list(map(asked.intersection, map(entry_terms.__getitem__, indexes)))
+        shares = list(map(len, known))
+        visit = sorted(range(len(indexes)), key=shares.__getitem__, reverse=True)
+        has_shape = self._has_shape.get(qtype or "")
+        entries = self.kb.entries
+        phrasings = self._phrasings
+        weights = self._weights
+        top: list[float] = []  # the best `limit` scores so far (a min-heap)
+        kept: list[tuple[float, int, int]] = []  # (-score, entry index, phrasing id)
+        order: dict[int, int] | None = None
+        # Both sums depend only on which question terms a phrasing has, and few such sets occur:
+        # each is summed once, in the question's term order (so to the same last bit).
+        sums: dict[frozenset[str], tuple[float, float]] = {}
+        unions: dict[frozenset[str], tuple[float, float]] = {}
+        for position in visit:
+            if len(top) == limit and _bound(ceiling[shares[position]] / total) < top[0] - 1e-6:
+                break  # neither this entry nor any after it can make the top `limit`
+            index = indexes[position]
+            if has_shape is not None and not has_shape[index]:
                 continue
-            score = 100.0 * (1 + BETA2) * precision * recall / (BETA2 * precision + recall)
-            if qtype and phrasing.qtype and qtype != phrasing.qtype:
-                score *= TYPE_MISMATCH_FACTOR
-            previous = best.get(phrasing.entry_index)
-            if previous is None or score > previous[0]:
-                best[phrasing.entry_index] = (score, phrasing)
-        if ENTRY_BLEND:
-            for index, (score, phrasing) in list(best.items()):
-                known = self._entry_terms[index]
-                union = sum(w for k, w in query.items() if k in known) / total
-                best[index] = ((1 - ENTRY_BLEND) * score + ENTRY_BLEND * 100.0 * union, phrasing)
-        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+            # How much of the question the entry as a whole explains: its share of the score.
+            entry_common = known[position]
+            found = unions.get(entry_common)
+            if found is None:
+                union = sum(w for k, w in items if k in entry_common) / total
+                found = unions[entry_common] = (union, _bound(union))
+            union, bound = found
+            if len(top) == limit and bound < top[0] - 1e-6:
+                continue
+            best_score = -1.0
+            best_pid = -1
+            for pid in range(self._first[index], self._first[index + 1]):
+                if pid not in candidates:
+                    continue
+                phrasing = phrasings[pid]
+                common = asked & phrasing.terms
+                pair = sums.get(common)
+                if pair is None:
+                    pair = sums[common] = (
+                        sum(w for k, w in items if k in common),
+                        sum(weights[k] for k in query if k in common),
+                    )
+                shared, shared_p = pair
+                recall = shared / total  # how much of the question this phrasing explains
+                precision = min(1.0, shared_p / phrasing.weight)  # how much of it was asked about
+                if recall <= 0 or precision <= 0:
+                    continue
+                score = 100.0 * (1 + BETA2) * precision * recall / (BETA2 * precision + recall)
+                if qtype and phrasing.qtype and qtype != phrasing.qtype:
+                    score *= TYPE_MISMATCH_FACTOR
+                if score > best_score:
+                    best_score, best_pid = score, pid
+                elif score == best_score:
+                    # A tie goes to the phrasing met first when going through the candidates.
+                    if order is None:
+                        order = dict(zip(candidates, range(len(candidates)), strict=True))
+                    if order[pid] < order[best_pid]:
+                        best_pid = pid
+            if best_pid < 0:
+                continue
+            if ENTRY_BLEND:
+                best_score = (1 - ENTRY_BLEND) * best_score + ENTRY_BLEND * 100.0 * union
+            kept.append((-best_score, index, best_pid))
+            heapq.heappush(top, best_score)
+            if len(top) > limit:
+                heapq.heappop(top)
+        kept.sort()
         return [
-            Candidate(self.kb.entries[index], round(score, 1), phrasing.text)
-            for index, (score, phrasing) in ranked
+            Candidate(entries[index], round(-negative, 1), phrasings[pid].text)
+            for negative, index, pid in kept[:limit]
         ]
 
     def _missing_names(self, terms: list[_Term], entry: Entry) -> list[str]:
@@ -541,6 +641,8 @@ class Matcher:
         text = clean_question(prefix, limit=100)
         if not text:
             return list(self.kb.entries[:limit])
+        from rapidfuzz import fuzz, process
+
         found = process.extract(
             text.casefold(),
             [e.question.casefold() for e in self.kb.entries],
