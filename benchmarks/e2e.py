@@ -82,7 +82,7 @@ async def run(n: int, rate: float) -> None:
                     else:
                         ref = await fake.message_create(
                             f"{fake.mention_bot} {question}", user, mentions=[fake.bot_user]
-                        )  # noqa: E501
+                        )
                     pending.append((sent, asyncio.create_task(fake.wait_for_reply(ref, 30))))
                 for sent, task in pending:
                     reply = await task
@@ -93,7 +93,7 @@ async def run(n: int, rate: float) -> None:
                     statistics.median(latencies),
                     pct(latencies, 0.99),
                     max(latencies),
-                )  # noqa: E501
+                )
             rss_end = rss_mb(bot.pid)
         finally:
             bot.terminate()
