@@ -16,7 +16,7 @@ HELDOUT = ROOT / "tests" / "data" / "heldout.yaml"
 TARGET = 0.90
 # Measured on tests/data/heldout.yaml when this was written (README, "Accuracy"): a drop
 # below these is a regression. They are below the 90% target, which is not yet reached.
-FLOOR_IN_SCOPE = 0.84
+FLOOR_IN_SCOPE = 0.85
 FLOOR_REFUSAL = 0.92
 
 
