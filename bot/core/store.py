@@ -197,10 +197,7 @@ def update_entry(root: Path | str, entry_id: str, changes: Changes) -> tuple[Kno
     """
     root = Path(root)
     with locked(root):
-        current = load_knowledge(root)
-        old = current.get(entry_id)
-        if old is None or old.file is None:
-            raise EntryNotFound(f"there is no entry '{entry_id}'")
+        current, old, path = _load_with(root, entry_id)
         if callable(changes):
             changes = changes(old)
         merged = {**old.to_dict(), **changes}
@@ -218,7 +215,7 @@ def update_entry(root: Path | str, entry_id: str, changes: Changes) -> tuple[Kno
                 if current != value:
                     item[key] = value
 
-        kb = _apply(root, Path(old.file), change)
+        kb = _apply(root, path, change)
     return kb, kb.by_id[entry.id]
 
 
@@ -231,8 +228,14 @@ def remove_entry(root: Path | str, entry_id: str) -> KnowledgeBase:
     """Delete an entry from its file."""
     root = Path(root)
     with locked(root):
-        current = load_knowledge(root)
-        old = current.get(entry_id)
-        if old is None or old.file is None:
-            raise EntryNotFound(f"there is no entry '{entry_id}'")
-        return _apply(root, Path(old.file), lambda data: data.pop(_find(data, entry_id)))
+        _, _, path = _load_with(root, entry_id)
+        return _apply(root, path, lambda data: data.pop(_find(data, entry_id)))
+
+
+def _load_with(root: Path, entry_id: str) -> tuple[KnowledgeBase, Entry, Path]:
+    """The knowledge base as it is on disk now, the entry with this id, and its file."""
+    current = load_knowledge(root)
+    old = current.get(entry_id)
+    if old is None or old.file is None:
+        raise EntryNotFound(f"there is no entry '{entry_id}'")
+    return current, old, Path(old.file)

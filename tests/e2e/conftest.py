@@ -106,9 +106,11 @@ async def _no_wait(shard_id: int | None, *, initial: bool = False) -> None:
     """discord.py waits 5 s before each IDENTIFY after the first (Discord's limit); the fake has none."""
 
 
-async def start_bot(settings: Settings, *, fast_identify: bool = False) -> Running:
+async def start_bot(settings: Settings, *, fast_identify: bool = False, **options: Any) -> Running:
+    """Start the bot on the fake and wait until it is ready; `options` go to the client."""
+    options.setdefault("guild_ready_timeout", 0.05)
     service = StoryService(settings.knowledge or "knowledge")
-    bot = make_bot(settings, service, FeedbackStore(settings.database), guild_ready_timeout=0.05)
+    bot = make_bot(settings, service, FeedbackStore(settings.database), **options)
     if fast_identify:
         bot.before_identify_hook = _no_wait  # type: ignore[method-assign]
     task = asyncio.create_task(bot.start(settings.token.get()))

@@ -1352,7 +1352,11 @@ class FakeDiscord:
     async def _ctl_modal(self, request: web.Request) -> web.Response:
         b, user = await self._ctl_json(request)
         iid = await self.modal_submit(
-            b["custom_id"], b.get("fields") or {}, user=user, roles=b.get("roles") or [], permissions=b.get("permissions")
+            b["custom_id"],
+            b.get("fields") or {},
+            user=user,
+            roles=b.get("roles") or [],
+            permissions=b.get("permissions"),
         )
         return json_response({"interaction_id": str(iid)})
 

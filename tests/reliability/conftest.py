@@ -16,12 +16,9 @@ from typing import Any
 
 import pytest_asyncio
 
-from bot.adapter.client import make_bot
 from bot.config import Settings
-from bot.core.feedback import FeedbackStore
-from bot.core.service import StoryService
 from tests.e2e import conftest as _e2e
-from tests.e2e.conftest import ROOT, TOKEN, Running, T, check_requests, may_ping, settings_for
+from tests.e2e.conftest import ROOT, TOKEN, Running, T, check_requests, may_ping, settings_for, start_bot
 from tests.e2e.fake_discord import FakeDiscord, RecordedRequest
 
 # The e2e fixtures, re-exported for this folder: the fake Discord (which checks at teardown
@@ -44,21 +41,8 @@ async def _no_identify_pause(shard_id: int | None, *, initial: bool = False) -> 
 
 
 async def start_fast_bot(settings: Settings, **options: Any) -> Running:
-    """Like tests.e2e.conftest.start_bot, with no IDENTIFY pause and client options passed on."""
-    options.setdefault("guild_ready_timeout", 0.05)
-    service = StoryService(settings.knowledge or "knowledge")
-    bot = make_bot(settings, service, FeedbackStore(settings.database), **options)
-    bot.before_identify_hook = _no_identify_pause  # type: ignore[method-assign]
-    task = asyncio.create_task(bot.start(settings.token.get()))
-    ready = asyncio.create_task(bot.wait_until_ready())
-    done, _ = await asyncio.wait({task, ready}, timeout=T, return_when=asyncio.FIRST_COMPLETED)
-    if ready not in done:
-        ready.cancel()
-        await bot.close()
-        if task in done:
-            task.result()
-        raise TimeoutError("the bot never became ready")
-    return Running(bot, task)
+    """tests.e2e.conftest.start_bot with no IDENTIFY pause and client options passed on."""
+    return await start_bot(settings, fast_identify=True, **options)
 
 
 @pytest_asyncio.fixture
