@@ -57,6 +57,9 @@ MARGIN = 3.0
 closer than that, the reader chooses."""
 MAX_SUGGESTIONS = 3
 """At most this many "did you mean" entries (and buttons in Discord)."""
+TIE_LEAD = 10.0
+"""When entries tie within the margin, the one whose phrasings read most like the question
+(rapidfuzz ratio, small words included) is answered if it leads the others by this much."""
 
 BETA2 = 2.0
 """The score is an F-measure of how much of the question a phrasing explains (recall) and how
@@ -105,7 +108,13 @@ STOPWORDS = frozenset(
     thing things stuff article story report cheers mate buddy dude pal bro wow cool nice
     great awesome crazy interesting brr oh ah well anyway heard read saw seen radio news
     one more other good morning sorry dumb q omg yikes rn wait lmk idk tbh ngl fr xd
-    totally literally basically whats wheres whos hows whens whys thats""".split()  # noqa: SIM905 - a word list reads best as text
+    totally literally basically whats wheres whos hows whens whys thats
+    afaik alright anybody everybody everyone somebody bruh chat chatbot damn eh ehh er erm fam
+    folks fwiw fyi gals gimme gonna wanna kinda sorta gosh greetings hehe hellooo heyyy hm huh
+    honestly seriously sincerely genuinely iirc ikr imho imo jeez jk k kk lads mates lemme lolol
+    nope yep yeah yea yall nvm np okey ooh peeps qq quickie query rofl sir madam sis smh soz
+    sry stupid silly sup wassup whatsup tf wtf omfg tysm tyvm ugh uhh ummm welp whoa heck howdy
+    appreciate appreciated""".split()  # noqa: SIM905 - a word list reads best as text
 )
 # Chat spellings people type; mapped before anything else.
 SLANG = {
@@ -367,9 +376,11 @@ class Matcher:
                 for term in phrasing_terms:
                     self._postings[term].append(pid)
         self._first.append(len(self._phrasings))
-        # All of an entry's phrasings and its answer, for the entry-level score.
+        # All of an entry's phrasings, its answer and its article sentences, for the entry-level
+        # score: a reader's full question often borrows the article's own words.
         self._entry_terms = [
-            terms | set(self._terms_of(e.answer)) for terms, e in zip(entry_terms, kb.entries, strict=True)
+            terms.union(self._terms_of(e.answer), *map(self._terms_of, e.sources))
+            for terms, e in zip(entry_terms, kb.entries, strict=True)
         ]
         # Everything an entry mentions, for the "names must be in the entry" check (the same
         # sets: neither is changed once built).
@@ -517,6 +528,10 @@ class Matcher:
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         if best.score >= ANSWER_THRESHOLD and best.score - runner_up >= MARGIN:
             return Result(text, "answer", (best,), "confident")
+        if best.score >= ANSWER_THRESHOLD:
+            chosen = self._break_tie(text, [c for c in ranked if best.score - c.score < MARGIN])
+            if chosen is not None:
+                return Result(text, "answer", (chosen,), "close call settled by wording")
         suggestions = tuple(c for c in ranked[:MAX_SUGGESTIONS] if c.score >= SUGGEST_THRESHOLD)
         return Result(text, "suggest", suggestions, "close call")
 
@@ -624,6 +639,26 @@ class Matcher:
             Candidate(entries[index], round(-negative, 1), phrasings[pid].text)
             for negative, index, pid in kept[:limit]
         ]
+
+    def _break_tie(self, text: str, close: list[Candidate]) -> Candidate | None:
+        """Of entries scored too close to call, the one whose phrasings read most like the
+        question word for word, small words included, if one clearly does: "which river"
+        reads like "which river was it", less like "what river is the border"."""
+        if len(close) < 2:
+            return None
+        from rapidfuzz import fuzz, process
+
+        asked = phrasing_key(text)
+        likeness = sorted(
+            (
+                (process.extractOne(asked, map(phrasing_key, c.entry.phrasings), scorer=fuzz.ratio)[1], i)
+                for i, c in enumerate(close)
+            ),
+            reverse=True,
+        )
+        if likeness[0][0] - likeness[1][0] >= TIE_LEAD:
+            return close[likeness[0][1]]
+        return None
 
     def _missing_names(self, terms: list[_Term], entry: Entry) -> list[str]:
         """Names and numbers in the question that the entry never mentions."""
