@@ -58,6 +58,9 @@ closer than that, the reader chooses."""
 MAX_SUGGESTIONS = 3
 """At most this many "did you mean" entries (and buttons in Discord)."""
 TIE_LEAD = 10.0
+PREDICATE_REACH = 3
+"""A word the knowledge base never uses, up to this many words after the question word, is
+what the question asks about ("who *paid* for the flight"): not answered outright."""
 """When entries tie within the margin, the one whose phrasings read most like the question
 (rapidfuzz ratio, small words included) is answered if it leads the others by this much."""
 
@@ -114,7 +117,7 @@ STOPWORDS = frozenset(
     honestly seriously sincerely genuinely iirc ikr imho imo jeez jk k kk lads mates lemme lolol
     nope yep yeah yea yall nvm np okey ooh peeps qq quickie query rofl sir madam sis smh soz
     sry stupid silly sup wassup whatsup tf wtf omfg tysm tyvm ugh uhh ummm welp whoa heck howdy
-    appreciate appreciated""".split()  # noqa: SIM905 - a word list reads best as text
+    appreciate appreciated aw aww awww ones guy""".split()  # noqa: SIM905 - a word list reads best as text
 )
 # Chat spellings people type; mapped before anything else.
 SLANG = {
@@ -167,6 +170,8 @@ ANSWER_SHAPES = {
     "when": _HAS_TIME,
 }
 
+_COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
+_WH_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "why", "how", "which"])
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _STEMMER = snowballstemmer.stemmer("english")
 
@@ -212,6 +217,27 @@ def _type_of_words(ws: list[str]) -> str | None:
     for pattern, qtype in _WH_TYPES:
         if pattern.search(lowered):
             return qtype
+    return None
+
+
+def _counted(ws: list[str], terms: list[_Term]) -> _Term | None:
+    """What a "how many" question counts ("children" in "how many children were there"), or
+    None: for other questions, and when a synonym phrase takes in the "how many" itself
+    ("how many people" as a group's size)."""
+    for i in range(len(ws) - 1):
+        if (ws[i], ws[i + 1]) in _COUNTING:
+            after = [t for t in terms if t.end > i]
+            return after[0] if after and i + 2 <= after[0].start <= i + 3 else None
+    return None
+
+
+def _predicate(ws: list[str], terms: list[_Term]) -> _Term | None:
+    """The first content word soon after the question word: what is asked about ("paid" in
+    "who paid for the flight", "eat" in "what did they eat on the train"), or None."""
+    for i, word in enumerate(ws):
+        if word in _WH_WORDS:
+            after = [t for t in terms if t.start > i]
+            return after[0] if after and after[0].start <= i + PREDICATE_REACH else None
     return None
 
 
@@ -283,6 +309,9 @@ class _Term:
     weight: float
     original: str
     name_like: bool
+    start: int  # the span of question words it stands for: words[start:end]
+    end: int
+    known: bool  # whether the knowledge base uses it
 
 
 @dataclass(frozen=True)
@@ -386,6 +415,10 @@ class Matcher:
         # sets: neither is changed once built).
         self._entry_vocab = self._entry_terms
         self._vocab: set[str] = set().union(*self._entry_vocab) if self._entry_vocab else set()
+        # Each entry's answer and article sentences: the fact itself, for "how many X" questions.
+        self._fact_terms = [
+            set(self._terms_of(e.answer)).union(*map(self._terms_of, e.sources)) for e in kb.entries
+        ]
         del self._words_of
         # Whether each entry's answer has what a question type needs (a number, a time, ...).
         answers = [e.answer.casefold() for e in kb.entries]
@@ -446,8 +479,9 @@ class Matcher:
             if not (end - start == 1 and ws[start] in STOPWORDS)
         ]
 
-    def _analyse(self, text: str) -> list[_Term]:
-        """Content terms of a reader's question, typos repaired, each with its weight."""
+    def _analyse(self, text: str) -> tuple[list[str], list[_Term]]:
+        """A reader's question as casefolded words, and its content terms (typos repaired,
+        synonyms folded), each with its weight and the span of words it stands for."""
         original: list[str] = []
         ws: list[str] = []
         for raw in _WORD.findall(text.replace("’", "'")):
@@ -478,10 +512,13 @@ class Matcher:
                 if rank is not None and rank < COMMON_RANK_STOP:
                     continue
                 weight = UNKNOWN_EVERYDAY_WEIGHT if rank is not None else 1.0
+                known = False
+            else:
+                known = True
             if any(repaired[start:end]):
                 weight *= TYPO_FACTOR
-            terms.append(_Term(term, weight, word, name_like))
-        return terms
+            terms.append(_Term(term, weight, word, name_like, start, end, known))
+        return ws, terms
 
     def _repair(self, word: str) -> str | None:
         """The stem of the knowledge-base word a misspelt word most likely meant, if any.
@@ -514,7 +551,7 @@ class Matcher:
             return Result(text, "answer", (Candidate(entry, 100.0, entry.question),), "exact")
         if _ABOUT_BOT.search(text.casefold()):
             return Result(text, "unknown", reason="a question about me, not the story")
-        terms = self._analyse(text)
+        ws, terms = self._analyse(text)
         if not terms:
             return Result(text, "unknown", reason="no content words")
         qtype = question_type(text)
@@ -522,9 +559,17 @@ class Matcher:
         if not ranked or ranked[0].score < SUGGEST_THRESHOLD:
             return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
         best = ranked[0]
+        suggestions = tuple(c for c in ranked[:MAX_SUGGESTIONS] if c.score >= SUGGEST_THRESHOLD)
         missing = self._missing_names(terms, best.entry)
         if missing:
             return Result(text, "unknown", (), f"not in the best entry: {', '.join(missing)}")
+        counted = _counted(ws, terms)
+        if counted is not None and counted.key not in self._fact_terms[self._index[best.entry.id]]:
+            return Result(text, "unknown", (), f"the best entry does not count {counted.original}")
+        asked = _predicate(ws, terms)
+        if asked is not None and not asked.known:
+            # The article may well mention the rest; the reader chooses, if anything is close.
+            return Result(text, "suggest", suggestions, f"nothing says '{asked.original}'")
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         if best.score >= ANSWER_THRESHOLD and best.score - runner_up >= MARGIN:
             return Result(text, "answer", (best,), "confident")
@@ -532,7 +577,6 @@ class Matcher:
             chosen = self._break_tie(text, [c for c in ranked if best.score - c.score < MARGIN])
             if chosen is not None:
                 return Result(text, "answer", (chosen,), "close call settled by wording")
-        suggestions = tuple(c for c in ranked[:MAX_SUGGESTIONS] if c.score >= SUGGEST_THRESHOLD)
         return Result(text, "suggest", suggestions, "close call")
 
     def _rank(self, terms: list[_Term], qtype: str | None, limit: int = MAX_SUGGESTIONS) -> list[Candidate]:

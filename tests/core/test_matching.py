@@ -73,6 +73,39 @@ def test_out_of_scope_is_not_answered(matcher: Matcher, question: str) -> None:
     assert matcher.match(question).outcome != "answer"
 
 
+def test_how_many_of_something_the_entry_does_not_count_is_unknown(matcher: Matcher) -> None:
+    """The group-size entry matches well, but it counts people, not children."""
+    result = matcher.match("how many children were in the group of eight")
+    assert result.outcome == "unknown"
+    assert "children" in result.reason
+
+
+def test_how_many_with_a_counted_word_in_the_answer_is_answered(matcher: Matcher) -> None:
+    result = matcher.match("how many hours did the bus part take")
+    assert result.best is not None and result.best.entry.id == "bus-ride-length"
+
+
+def test_asking_what_no_entry_mentions_is_not_answered(matcher: Matcher) -> None:
+    """The rest of the question matches the train entry well; the word it asks about does not."""
+    result = matcher.match("who cooked on the 32 hour train")
+    assert result.outcome == "suggest"
+    assert "cooked" in result.reason
+    assert [c.entry.id for c in result.suggestions] == ["train-ride-length"]
+
+
+def test_a_tie_goes_to_the_entry_worded_like_the_question(matcher: Matcher) -> None:
+    """Both river entries explain "river" fully (100 each); the small words settle it."""
+    result = matcher.match("which river is it")
+    assert result.best is not None and result.best.entry.id == "tumen-river"
+    assert result.reason == "close call settled by wording"
+
+
+def test_a_tie_that_wording_does_not_settle_is_left_to_the_reader(matcher: Matcher) -> None:
+    result = matcher.match("the trolley")
+    assert result.outcome == "suggest"
+    assert len(result.suggestions) == 3
+
+
 HOSTILE = [
     "", "   ", "\n\t", "x" * 5000, "🚂🚂🚂", "😀", "Z̷̧̛a̴̢l̸g̵o̶ ̷t̸r̴o̵l̸l̶e̷y̸",
     "how\x00 far\x00", "\u202ehow far did they push the trolley", "כמה רחוק הם דחפו", "كم المسافة",

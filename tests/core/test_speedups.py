@@ -93,7 +93,7 @@ def _rank_everything(matcher: Matcher, question: str) -> list[tuple[str, float, 
     from bot.core.matching import ANSWER_SHAPES, question_type
 
     text = clean_question(question)
-    terms = matcher._analyse(text)
+    _, terms = matcher._analyse(text)
     if not terms:
         return []
     qtype = question_type(text)
@@ -145,7 +145,7 @@ def test_stopping_early_ranks_exactly_as_scoring_everything() -> None:
     ]
     for question in questions:
         text = clean_question(question)
-        terms = matcher._analyse(text) if text else []
+        terms = matcher._analyse(text)[1] if text else []
         if not terms:
             continue
         from bot.core.matching import question_type
