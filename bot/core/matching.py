@@ -58,6 +58,7 @@ closer than that, the reader chooses."""
 MAX_SUGGESTIONS = 3
 """At most this many "did you mean" entries (and buttons in Discord)."""
 TIE_LEAD = 10.0
+SMALL_FIRST = False
 PREDICATE_REACH = 3
 """A word the knowledge base never uses, up to this many words after the question word, is
 what the question asks about ("who *paid* for the flight"): not answered outright."""
@@ -118,6 +119,16 @@ STOPWORDS = frozenset(
     nope yep yeah yea yall nvm np okey ooh peeps qq quickie query rofl sir madam sis smh soz
     sry stupid silly sup wassup whatsup tf wtf omfg tysm tyvm ugh uhh ummm welp whoa heck howdy
     appreciate appreciated aw aww awww ones guy""".split()  # noqa: SIM905 - a word list reads best as text
+)
+# Chat phrases around a question, removed before it is read (single filler words are in
+# STOPWORDS): written from how people chat, not from any question set.
+_FILLER = re.compile(
+    r"\b(thanks?( you)? in advance|ty in advance|sorry (for|about) my (bad )?english|asking for a friend|"
+    r"(a )?random question|real quick|question for (ya|you)|i'?m (so |really |a bit |kinda )?(confused|lost)|"
+    r"i (do ?n'?t|dont) (get|understand) (it|this)|good (morning|afternoon|evening|night)|"
+    r"if (that|this) makes sense|if you know|if anyone knows|just wondering|out of curiosity|"
+    r"for (my|a) (school|class) (project|assignment)|in a nutshell|in simple terms|eli5)\b",
+    re.IGNORECASE,
 )
 # Chat spellings people type; mapped before anything else.
 SLANG = {
@@ -239,6 +250,21 @@ def _predicate(ws: list[str], terms: list[_Term]) -> _Term | None:
             after = [t for t in terms if t.start > i]
             return after[0] if after and after[0].start <= i + PREDICATE_REACH else None
     return None
+
+
+_SMALL_WORDS = sorted(w for w in STOPWORDS if len(w) >= 4 or w in _WH_WORDS)
+
+
+def _repair_small_word(word: str, common: dict[str, int]) -> str | None:
+    """The question or function word a misspelt word meant ("whree", "wehre" -> "where"), if
+    it is one slip from one; such words are looked at before the knowledge base's own."""
+    if len(word) < TYPO_MIN_LENGTH - 1 or word in common:
+        return None
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    found = process.extractOne(word, _SMALL_WORDS, scorer=OSA.distance, score_cutoff=1)
+    return found[0] if found else None
 
 
 @lru_cache(maxsize=1)
@@ -415,9 +441,11 @@ class Matcher:
         # sets: neither is changed once built).
         self._entry_vocab = self._entry_terms
         self._vocab: set[str] = set().union(*self._entry_vocab) if self._entry_vocab else set()
-        # Each entry's answer and article sentences: the fact itself, for "how many X" questions.
-        self._fact_terms = [
-            set(self._terms_of(e.answer)).union(*map(self._terms_of, e.sources)) for e in kb.entries
+        # What each entry counts, for "how many X" questions: the words of its answer and article
+        # sentences, and what its own "how many" phrasings count.
+        self._counts = [
+            set(self._terms_of(e.answer)).union(*map(self._terms_of, e.sources), self._counted_by(e))
+            for e in kb.entries
         ]
         del self._words_of
         # Whether each entry's answer has what a question type needs (a number, a time, ...).
@@ -463,6 +491,18 @@ class Matcher:
                 i += 1
         return out
 
+    def _counted_by(self, entry: Entry) -> set[str]:
+        """What the entry's own "how many" phrasings count ("months" in "how many months were the
+        borders sealed")."""
+        counted: set[str] = set()
+        for phrasing in entry.phrasings:
+            lowered = phrasing.casefold()
+            if "how many" in lowered or "how much" in lowered or "number of" in lowered:
+                found = _counted(*self._analyse(phrasing))
+                if found is not None:
+                    counted.add(found.key)
+        return counted
+
     def _words(self, text: str) -> list[str]:
         """`words(text)`, computed once per distinct text while building."""
         ws = self._words_of.get(text)
@@ -490,11 +530,15 @@ class Matcher:
                 ws.append(word)
         stems: list[str] = []
         repaired: list[bool] = []
-        for word in ws:
+        for i, word in enumerate(ws):
             stemmed = stem(word)
             fixed = None
             if word not in STOPWORDS and stemmed not in self._stems:
-                fixed = self._repair(word)
+                small = _repair_small_word(word, self._common)
+                if small is not None:  # "whree" -> "where": a question word, not a term
+                    ws[i] = word = stemmed = small
+                else:
+                    fixed = self._repair(word)
             stems.append(fixed or stemmed)
             repaired.append(fixed is not None)
         terms: list[_Term] = []
@@ -545,16 +589,19 @@ class Matcher:
         text = clean_question(question)
         if not text:
             return Result(text, "unknown", reason="empty question")
-        exact = self._exact.get(phrasing_key(text))
+        exact = self._exact_answer(text, phrasing_key(text))
         if exact is not None:
-            entry = self.kb.entries[exact]
-            return Result(text, "answer", (Candidate(entry, 100.0, entry.question),), "exact")
+            return exact
         if _ABOUT_BOT.search(text.casefold()):
             return Result(text, "unknown", reason="a question about me, not the story")
-        ws, terms = self._analyse(text)
+        core = _FILLER.sub(" ", text)  # names keep their capitals: they are checked below
+        ws, terms = self._analyse(core)
+        exact = self._exact_answer(text, " ".join(ws))  # chat spellings and small typos undone
+        if exact is not None:
+            return exact
         if not terms:
             return Result(text, "unknown", reason="no content words")
-        qtype = question_type(text)
+        qtype = _type_of_words(ws)
         ranked = self._rank(terms, qtype)
         if not ranked or ranked[0].score < SUGGEST_THRESHOLD:
             return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
@@ -564,7 +611,7 @@ class Matcher:
         if missing:
             return Result(text, "unknown", (), f"not in the best entry: {', '.join(missing)}")
         counted = _counted(ws, terms)
-        if counted is not None and counted.key not in self._fact_terms[self._index[best.entry.id]]:
+        if counted is not None and counted.key not in self._counts[self._index[best.entry.id]]:
             return Result(text, "unknown", (), f"the best entry does not count {counted.original}")
         asked = _predicate(ws, terms)
         if asked is not None and not asked.known:
@@ -574,10 +621,18 @@ class Matcher:
         if best.score >= ANSWER_THRESHOLD and best.score - runner_up >= MARGIN:
             return Result(text, "answer", (best,), "confident")
         if best.score >= ANSWER_THRESHOLD:
-            chosen = self._break_tie(text, [c for c in ranked if best.score - c.score < MARGIN])
+            chosen = self._break_tie(core, [c for c in ranked if best.score - c.score < MARGIN])
             if chosen is not None:
                 return Result(text, "answer", (chosen,), "close call settled by wording")
         return Result(text, "suggest", suggestions, "close call")
+
+    def _exact_answer(self, text: str, key: str) -> Result | None:
+        """The answer when the question, as `key`, is one of the phrasings word for word."""
+        index = self._exact.get(key)
+        if index is None:
+            return None
+        entry = self.kb.entries[index]
+        return Result(text, "answer", (Candidate(entry, 100.0, entry.question),), "exact")
 
     def _rank(self, terms: list[_Term], qtype: str | None, limit: int = MAX_SUGGESTIONS) -> list[Candidate]:
         """The best `limit` entries sharing a term with the question, best first.

@@ -1,0 +1,103 @@
+"""Every entry's own question, wrapped in chat or misspelt, still finds its entry.
+
+Generated variations of the knowledge base's questions, not a held-out set: they guard the
+matcher's handling of chatter and typos across *all* entries, where the question sets only
+sample some. The floors sit just under what the matcher does today.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bot.core.knowledge import KnowledgeBase, load_knowledge
+from bot.core.matching import Matcher
+from tests.conftest import SHIPPED
+
+CHATTER = [
+    "hey quick q, {q}", "{q} lol", "ngl {q}", "sorry if this is dumb but {q}", "yo {q}", "omg {q}",
+    "{q} pls", "{q} thx", "idk if u know but {q}", "so like {q}", "asking for a friend, {q}",
+    "random question: {q}", "could you tell me {q}", "do you know {q}", "i was wondering {q}",
+    "i heard about this, {q}", "hi there! {q}", "{q}?? thanks in advance", "ok but {q}", "wait {q}",
+    "can someone explain {q}", "hello bot, {q}", "{q} haha", "hmm {q}", "good evening, {q}", "lmao {q}",
+    "bruh {q}", "real quick {q}", "question for ya: {q}", "{q} i'm so confused", "just curious, {q}",
+    "anyone know {q}", "{q} (sorry for my english)", "hey guys {q}", "tbh i dont get it, {q}", "{q} cheers",
+]  # fmt: skip
+CHATTER_FLOOR = 0.98
+TYPO_FLOOR = 0.95
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge(SHIPPED)
+
+
+@pytest.fixture(scope="module")
+def matcher(kb: KnowledgeBase) -> Matcher:
+    return Matcher(kb)
+
+
+def _rate(matcher: Matcher, cases: list[tuple[str, str]]) -> tuple[float, list[str]]:
+    misses = []
+    for question, entry_id in cases:
+        best = matcher.match(question).best
+        if best is None or best.entry.id != entry_id:
+            misses.append(question)
+    return 1 - len(misses) / len(cases), misses
+
+
+def test_questions_wrapped_in_chatter_are_answered(kb: KnowledgeBase, matcher: Matcher) -> None:
+    cases = [
+        (template.format(q=entry.question.rstrip("?").lower()), entry.id)
+        for entry in kb.entries
+        for template in CHATTER
+    ]
+    rate, misses = _rate(matcher, cases)
+    print(f"\nchatter: {rate:.1%} of {len(cases)} answered right")
+    assert rate >= CHATTER_FLOOR, misses[:20]
+
+
+def _slip(word: str, rng: random.Random) -> str:
+    """One typing slip inside a word: a letter dropped, swapped, wrong or extra."""
+    i = rng.randrange(1, len(word) - 1)
+    letter = rng.choice("abcdefghijklmnopqrstuvwxyz")
+    kind = rng.choice(["drop", "swap", "wrong", "extra"])
+    if kind == "drop":
+        return word[:i] + word[i + 1 :]
+    if kind == "swap":
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if kind == "wrong":
+        return word[:i] + letter + word[i + 1 :]
+    return word[:i] + letter + word[i:]
+
+
+def test_questions_with_a_typo_in_their_longest_word_are_answered(
+    kb: KnowledgeBase, matcher: Matcher
+) -> None:
+    rng = random.Random(7)  # the same slips every run
+    cases = []
+    for entry in kb.entries:
+        for phrasing in (entry.question, *entry.alternates[:4]):
+            ws = phrasing.rstrip("?").lower().split()
+            longest = max(range(len(ws)), key=lambda i: len(ws[i]))
+            if len(ws[longest]) < 5:
+                continue
+            ws[longest] = _slip(ws[longest], rng)
+            cases.append((" ".join(ws), entry.id))
+    rate, misses = _rate(matcher, cases)
+    print(f"\ntypos: {rate:.1%} of {len(cases)} answered right")
+    assert rate >= TYPO_FLOOR, misses[:20]
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("whree did the group fly to", "flight-to-moscow"),
+        ("wehre did they fly after vladivostok", "flight-to-moscow"),
+        ("what is this stoy about", "what-happened"),
+    ],
+)
+def test_a_slip_in_a_question_word_is_undone(matcher: Matcher, question: str, entry_id: str) -> None:
+    best = matcher.match(question).best
+    assert best is not None and best.entry.id == entry_id
