@@ -113,7 +113,7 @@ STOPWORDS = frozenset(
     great awesome crazy interesting brr oh ah well anyway heard read saw seen radio news
     one more other good morning sorry dumb q omg yikes rn wait lmk idk tbh ngl fr xd
     totally literally basically whats wheres whos hows whens whys thats
-    afaik alright anybody everybody everyone somebody bruh chat chatbot damn eh ehh er erm fam
+    afaik alright anybody somebody bruh chat chatbot damn eh ehh er erm fam
     folks fwiw fyi gals gimme gonna wanna kinda sorta gosh greetings hehe hellooo heyyy hm huh
     honestly seriously sincerely genuinely iirc ikr imho imo jeez jk k kk lads mates lemme lolol
     nope yep yeah yea yall nvm np okey ooh peeps qq quickie query rofl sir madam sis smh soz
