@@ -50,7 +50,7 @@ def result_text(result: Result, kb: KnowledgeBase, *, verbose: bool = False) -> 
     """The terminal form of a result."""
     best = result.best
     if best is not None:
-        lines = [best.entry.answer, f"  > {kb.quote(best.entry)}"]
+        lines = [best.entry.answer, *(f"  > {sentence}" for sentence in kb.quotes(best.entry))]
         if verbose:
             lines.append(f"  [{best.entry.id}, score {best.score:.0f}, matched “{best.phrasing}”]")
         return "\n".join(lines)

@@ -13,6 +13,7 @@ Loading collects *every* problem with its file, line and entry id and raises one
 
 from __future__ import annotations
 
+import difflib
 import gc
 import hashlib
 import re
@@ -203,6 +204,23 @@ class Story:
         return self.sentences[found[2]] if found else None
 
 
+SAME_SENTENCE = 0.85
+"""Two source sentences this similar (share of matching characters) are one sentence printed twice."""
+
+
+def _likeness(a: str, b: str) -> float:
+    """How alike two sentences are, 0 to 1 (difflib: no rapidfuzz import on the `ask` path)."""
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def _fuller(sentence: str, other: str) -> bool:
+    """Whether `sentence` is the better copy to quote: a full sentence over a caption (which
+    has no full stop), else the longer."""
+    ends = sentence.rstrip("’”'\"").endswith((".", "!", "?"))
+    other_ends = other.rstrip("’”'\"").endswith((".", "!", "?"))
+    return ends > other_ends or (ends == other_ends and len(sentence) > len(other))
+
+
 @dataclass(frozen=True)
 class KnowledgeBase:
     """A validated knowledge base: the story, its entries and synonym groups."""
@@ -222,9 +240,22 @@ class KnowledgeBase:
         """The entry with this id, or None."""
         return self.by_id.get(entry_id)
 
+    def quotes(self, entry: Entry) -> list[str]:
+        """An entry's source sentences exactly as the article prints them, each once: where the
+        article repeats a sentence almost word for word (a photo caption, then the text), the
+        full sentence is kept."""
+        kept: list[str] = []
+        for sentence in map(self.story.verbatim, entry.sources):
+            same = next((i for i, k in enumerate(kept) if _likeness(k, sentence) >= SAME_SENTENCE), None)
+            if same is None:
+                kept.append(sentence)
+            elif _fuller(sentence, kept[same]):
+                kept[same] = sentence
+        return kept
+
     def quote(self, entry: Entry) -> str:
-        """An entry's source sentences exactly as the article prints them."""
-        return " ".join(self.story.verbatim(s) for s in entry.sources)
+        """`quotes` as one text, a sentence per line."""
+        return "\n".join(self.quotes(entry))
 
     def __len__(self) -> int:
         return len(self.entries)

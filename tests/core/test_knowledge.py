@@ -43,6 +43,19 @@ def test_every_fact_bearing_sentence_is_cited() -> None:
     assert uncited_sentences(load_knowledge(SHIPPED)) == []
 
 
+def test_a_sentence_the_article_prints_twice_is_quoted_once_in_full() -> None:
+    """The group's size is cited from a photo caption and from the text: one quote, the text's."""
+    kb = load_knowledge(SHIPPED)
+    entry = kb.get("group-size")
+    assert entry is not None and len(entry.sources) == 2
+    quotes = kb.quotes(entry)
+    assert len(quotes) == 1 and quotes[0].endswith("on a bus.")
+    article = (SHIPPED / "article.txt").read_text(encoding="utf-8")
+    for e in kb.entries:  # every quote is the article's own text, a sentence per line
+        assert all(q in article for q in kb.quotes(e))
+        assert kb.quote(e).split("\n") == kb.quotes(e)
+
+
 def test_article_copy_is_the_shared_article() -> None:
     shared = SHIPPED.parent.parent / "shared" / "article.txt"
     if not shared.exists():
