@@ -577,10 +577,15 @@ class Matcher:
         # a long one.
         max_edits = 1 if len(word) <= TYPO_SHORT_WORD else 2
         from rapidfuzz import process  # imported when first needed: `storybot ask` starts faster
-        from rapidfuzz.distance import OSA
+        from rapidfuzz.distance import OSA, Indel
 
-        found = process.extractOne(word, self._form_list, scorer=OSA.distance, score_cutoff=max_edits)
-        return self._forms[found[0]] if found else None
+        found = process.extract(word, self._form_list, scorer=OSA.distance, score_cutoff=max_edits, limit=None)
+        if not found:
+            return None
+        # Between equally close words, a dropped or doubled letter ("clohing": clothing) is a
+        # likelier slip than a wrong one (closing).
+        closest = min(found, key=lambda f: (f[1], Indel.distance(word, f[0]), f[2]))
+        return self._forms[closest[0]]
 
     # ------------------------------------------------------------------ matching
 
