@@ -183,6 +183,13 @@ ANSWER_SHAPES = {
 
 _COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
 _WH_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "why", "how", "which"])
+# Where one sentence of a chat message ends and another begins: sentence punctuation, an
+# emoticon or emoji, or a comma before a question word ("ok i'm confused, where did they go").
+_SENTENCE_BREAK = re.compile(
+    r"(?:[.!?;]+\s+|\s+[:;=x][-']?[()dDpP/\\|3]+(?=\s|$)\s*|\s*[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f]+\s*"
+    r"|,\s*(?=(?:who|what|when|where|why|how|which)\b))"
+)
+_ASKS_WITHIN = re.compile(r"\b(who|what|when|where|why|how|which)\b")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _STEMMER = snowballstemmer.stemmer("english")
 
@@ -239,6 +246,19 @@ def _counted(ws: list[str], terms: list[_Term]) -> _Term | None:
         if (ws[i], ws[i + 1]) in _COUNTING:
             after = [t for t in terms if t.end > i]
             return after[0] if after and i + 2 <= after[0].start <= i + 3 else None
+    return None
+
+
+def _question_part(text: str) -> str | None:
+    """The last sentence of a message of several that asks something ("...so cold. where did
+    they cross?"), or None when the message is one sentence."""
+    parts = [p.strip() for p in _SENTENCE_BREAK.split(text) if p and p.strip()]
+    if len(parts) < 2:
+        return None
+    for part in reversed(parts):
+        lowered = part.casefold()
+        if _ASKS_WITHIN.search(lowered):
+            return part if part != text else None
     return None
 
 
@@ -579,7 +599,9 @@ class Matcher:
         from rapidfuzz import process  # imported when first needed: `storybot ask` starts faster
         from rapidfuzz.distance import OSA, Indel
 
-        found = process.extract(word, self._form_list, scorer=OSA.distance, score_cutoff=max_edits, limit=None)
+        found = process.extract(
+            word, self._form_list, scorer=OSA.distance, score_cutoff=max_edits, limit=None
+        )
         if not found:
             return None
         # Between equally close words, a dropped or doubled letter ("clohing": clothing) is a
@@ -604,10 +626,18 @@ class Matcher:
         exact = self._exact_answer(text, " ".join(ws))  # chat spellings and small typos undone
         if exact is not None:
             return exact
+        qtype = _type_of_words(ws)
+        ranked = self._rank(terms, qtype) if terms else []
+        part = _question_part(core)
+        if part is not None:
+            # "lol imagine pushing that. what did they carry?": the question may do better alone.
+            part_ws, part_terms = self._analyse(part)
+            part_type = _type_of_words(part_ws)
+            part_ranked = self._rank(part_terms, part_type) if part_terms else []
+            if part_ranked and (not ranked or part_ranked[0].score >= ranked[0].score):
+                core, ws, terms, qtype, ranked = part, part_ws, part_terms, part_type, part_ranked
         if not terms:
             return Result(text, "unknown", reason="no content words")
-        qtype = _type_of_words(ws)
-        ranked = self._rank(terms, qtype)
         if not ranked or ranked[0].score < SUGGEST_THRESHOLD:
             return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
         best = ranked[0]
@@ -616,7 +646,11 @@ class Matcher:
         if missing:
             return Result(text, "unknown", (), f"not in the best entry: {', '.join(missing)}")
         counted = _counted(ws, terms)
-        if counted is not None and counted.key not in self._counts[self._index[best.entry.id]]:
+        if (
+            counted is not None
+            and counted.known
+            and counted.key not in self._counts[self._index[best.entry.id]]
+        ):
             return Result(text, "unknown", (), f"the best entry does not count {counted.original}")
         asked = _predicate(ws, terms)
         if asked is not None and not asked.known:

@@ -101,3 +101,23 @@ def test_questions_with_a_typo_in_their_longest_word_are_answered(
 def test_a_slip_in_a_question_word_is_undone(matcher: Matcher, question: str, entry_id: str) -> None:
     best = matcher.match(question).best
     assert best is not None and best.entry.id == entry_id
+
+
+@pytest.mark.parametrize(
+    ("message", "entry_ids"),
+    [
+        ("brr that must have been so cold 🥶 how long was the train ride?", {"train-ride-length"}),
+        ("i can't believe they walked, when did they get back?", {"when-returned"}),
+        (
+            "this is wild. honestly cannot imagine it :( how far did they push the handcart",
+            {"trolley-distance", "sorokin-push-distance"},  # the article gives both distances
+        ),
+    ],
+)
+def test_the_question_in_a_chatty_message_is_found(
+    matcher: Matcher, message: str, entry_ids: set[str]
+) -> None:
+    """A message of several sentences (split at punctuation, emoji, emoticons, or a comma
+    before a question word) is answered from the sentence that asks."""
+    best = matcher.match(message).best
+    assert best is not None and best.entry.id in entry_ids
