@@ -659,7 +659,8 @@ class Matcher:
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         if best.score >= ANSWER_THRESHOLD and best.score - runner_up >= MARGIN:
             return Result(text, "answer", (best,), "confident")
-        if best.score >= ANSWER_THRESHOLD:
+        if best.score >= ANSWER_THRESHOLD and (_WH_WORDS.intersection(ws) or len({t.key for t in terms}) > 1):
+            # A bare topic ("trolley", "covid") is left to the reader however it is worded.
             chosen = self._break_tie(core, [c for c in ranked if best.score - c.score < MARGIN])
             if chosen is not None:
                 return Result(text, "answer", (chosen,), "close call settled by wording")
