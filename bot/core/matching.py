@@ -278,13 +278,26 @@ _SMALL_WORDS = sorted(w for w in STOPWORDS if len(w) >= 4 or w in _WH_WORDS)
 def _repair_small_word(word: str, common: dict[str, int]) -> str | None:
     """The question or function word a misspelt word meant ("whree", "wehre" -> "where"), if
     it is one slip from one; such words are looked at before the knowledge base's own."""
-    if len(word) < TYPO_MIN_LENGTH - 1 or word in common:
+    if word in common:
+        return None
+    return _near_small_word(word)
+
+
+def _near_small_word(word: str, *, real_word: bool = False) -> str | None:
+    """The question or function word `word` is one slip from, if any ("whree": where). For a
+    `real_word` ("dose", "hav"), only a dropped, extra or swapped letter counts: "paid" is not
+    a slip for "said"."""
+    if len(word) < TYPO_MIN_LENGTH - 1:
         return None
     from rapidfuzz import process
-    from rapidfuzz.distance import OSA
+    from rapidfuzz.distance import OSA, Indel
 
     found = process.extractOne(word, _SMALL_WORDS, scorer=OSA.distance, score_cutoff=1)
-    return found[0] if found else None
+    if found is None:
+        return None
+    if real_word and sorted(word) != sorted(found[0]) and Indel.distance(word, found[0]) != 1:
+        return None
+    return str(found[0])
 
 
 @lru_cache(maxsize=1)
@@ -619,16 +632,17 @@ class Matcher:
         exact = self._exact_answer(text, phrasing_key(text))
         if exact is not None:
             return exact
-        if _ABOUT_BOT.search(text.casefold()):
-            return Result(text, "unknown", reason="a question about me, not the story")
         core = _FILLER.sub(" ", text)  # names keep their capitals: they are checked below
+        part = _question_part(core)
+        # "how are you", not "imagine pushing your suitcase. what did they carry?"
+        if _ABOUT_BOT.search((part or text).casefold()):
+            return Result(text, "unknown", reason="a question about me, not the story")
         ws, terms = self._analyse(core)
         exact = self._exact_answer(text, " ".join(ws))  # chat spellings and small typos undone
         if exact is not None:
             return exact
         qtype = _type_of_words(ws)
         ranked = self._rank(terms, qtype) if terms else []
-        part = _question_part(core)
         if part is not None:
             # "lol imagine pushing that. what did they carry?": the question may do better alone.
             part_ws, part_terms = self._analyse(part)
@@ -653,7 +667,7 @@ class Matcher:
         ):
             return Result(text, "unknown", (), f"the best entry does not count {counted.original}")
         asked = _predicate(ws, terms)
-        if asked is not None and not asked.known:
+        if asked is not None and not asked.known and not _near_small_word(asked.original, real_word=True):
             # The article may well mention the rest; the reader chooses, if anything is close.
             return Result(text, "suggest", suggestions, f"nothing says '{asked.original}'")
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0

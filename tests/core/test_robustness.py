@@ -121,3 +121,26 @@ def test_the_question_in_a_chatty_message_is_found(
     before a question word) is answered from the sentence that asks."""
     best = matcher.match(message).best
     assert best is not None and best.entry.id in entry_ids
+
+
+def test_your_in_the_chatter_does_not_make_it_a_question_about_the_bot(matcher: Matcher) -> None:
+    best = matcher.match(
+        "imagine pushing your own suitcase over a border. what did they load on the trolley?"
+    ).best
+    assert best is not None and best.entry.id == "luggage-on-trolley"
+    assert matcher.match("lol ok. how are you doing today?").outcome == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("how long hav the borders been shut", "borders-closed-duration"),
+        ("how dose the handcart move", "trolley-how-powered"),
+    ],
+)
+def test_a_slip_in_a_small_word_is_not_taken_for_what_is_asked(
+    matcher: Matcher, question: str, entry_id: str
+) -> None:
+    """'hav' and 'dose' are slips for 'have' and 'does', not words the article lacks."""
+    best = matcher.match(question).best
+    assert best is not None and best.entry.id == entry_id
