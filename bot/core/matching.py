@@ -58,12 +58,12 @@ closer than that, the reader chooses."""
 MAX_SUGGESTIONS = 3
 """At most this many "did you mean" entries (and buttons in Discord)."""
 TIE_LEAD = 10.0
-SMALL_FIRST = False
-PREDICATE_REACH = 3
-"""A word the knowledge base never uses, up to this many words after the question word, is
-what the question asks about ("who *paid* for the flight"): not answered outright."""
 """When entries tie within the margin, the one whose phrasings read most like the question
 (rapidfuzz ratio, small words included) is answered if it leads the others by this much."""
+PREDICATE_REACH = 3
+"""The first content word up to this many words after the question word is what the question
+asks about ("who *paid* for the flight"): if the best entry never uses it, the entry is only
+suggested."""
 
 BETA2 = 2.0
 """The score is an F-measure of how much of the question a phrasing explains (recall) and how
@@ -667,9 +667,13 @@ class Matcher:
         ):
             return Result(text, "unknown", (), f"the best entry does not count {counted.original}")
         asked = _predicate(ws, terms)
-        if asked is not None and not asked.known and not _near_small_word(asked.original, real_word=True):
+        if (
+            asked is not None
+            and asked.key not in self._entry_vocab[self._index[best.entry.id]]
+            and not _near_small_word(asked.original, real_word=True)
+        ):
             # The article may well mention the rest; the reader chooses, if anything is close.
-            return Result(text, "suggest", suggestions, f"nothing says '{asked.original}'")
+            return Result(text, "suggest", suggestions, f"the best entry never says '{asked.original}'")
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
         if best.score >= ANSWER_THRESHOLD and best.score - runner_up >= MARGIN:
             return Result(text, "answer", (best,), "confident")

@@ -12,12 +12,16 @@ from bot.core.matching import Matcher, stem, words
 from bot.core.text import MAX_QUESTION_CHARS, clean_question
 from tests.conftest import ROOT, SHIPPED
 
-HELDOUT = ROOT / "tests" / "data" / "heldout.yaml"
+DATA = ROOT / "tests" / "data"
 TARGET = 0.90
-# Measured on tests/data/heldout.yaml when this was written (README, "Accuracy"): a drop
-# below these is a regression. They are below the 90% target, which is not yet reached.
-FLOOR_IN_SCOPE = 0.85
-FLOOR_REFUSAL = 0.92
+# The held-out exams, each with the floor a change must not fall below (in scope, refused):
+# the figures measured when the matcher last changed (README, "How matching works"), so a
+# drop is a regression. heldout.yaml is the first exam; exam.yaml the second, written later
+# by another writer and looked at only as figures.
+EXAMS = {
+    "heldout.yaml": (0.85, 0.92),
+    "exam.yaml": (0.83, 0.85),
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +34,17 @@ def matcher(kb: KnowledgeBase) -> Matcher:
     return Matcher(kb)
 
 
-def test_heldout_accuracy(matcher: Matcher, capsys: pytest.CaptureFixture[str]) -> None:
-    cases = load_cases(HELDOUT)
+@pytest.mark.parametrize("name", sorted(EXAMS))
+def test_heldout_accuracy(matcher: Matcher, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    cases = load_cases(DATA / name)
     assert sum(c.in_scope for c in cases) >= 150 and sum(not c.in_scope for c in cases) >= 60
     report = evaluate(matcher, cases)
     with capsys.disabled():
-        print("\nHeld-out accuracy (tests/data/heldout.yaml), target 90% / 90%:")
+        print(f"\nHeld-out accuracy (tests/data/{name}), target {TARGET:.0%} / {TARGET:.0%}:")
         print("\n".join(report.lines()))
-    assert report.in_scope.rate() >= FLOOR_IN_SCOPE
-    assert report.out_of_scope.rate() >= FLOOR_REFUSAL
+    floor_in_scope, floor_refusal = EXAMS[name]
+    assert report.in_scope.rate() >= floor_in_scope
+    assert report.out_of_scope.rate() >= floor_refusal
 
 
 def test_every_entry_answers_its_own_question(kb: KnowledgeBase, matcher: Matcher) -> None:
@@ -91,6 +97,13 @@ def test_asking_what_no_entry_mentions_is_not_answered(matcher: Matcher) -> None
     assert result.outcome == "suggest"
     assert "cooked" in result.reason
     assert [c.entry.id for c in result.suggestions] == ["train-ride-length"]
+
+
+def test_asking_for_what_the_best_entry_never_mentions_is_not_answered(matcher: Matcher) -> None:
+    """'name' is a word the knowledge base uses (Varya's name), but not the bridge entry."""
+    result = matcher.match("what is the name of that railway bridge")
+    assert result.outcome == "suggest"
+    assert "name" in result.reason
 
 
 def test_a_tie_goes_to_the_entry_worded_like_the_question(matcher: Matcher) -> None:
