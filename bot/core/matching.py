@@ -127,7 +127,8 @@ _FILLER = re.compile(
     r"(a )?random question|real quick|question for (ya|you)|i'?m (so |really |a bit |kinda )?(confused|lost)|"
     r"i (do ?n'?t|dont) (get|understand) (it|this)|good (morning|afternoon|evening|night)|"
     r"if (that|this) makes sense|if you know|if anyone knows|just wondering|out of curiosity|"
-    r"for (my|a) (school|class) (project|assignment)|in a nutshell|in simple terms|eli5)\b",
+    r"for (my|a) (school|class) (project|assignment)|in a nutshell|in simple terms|eli5|"
+    r"(walk|talk|run) me through|fill me in( on)?|(a |an )?(genuine|honest|serious|dumb|stupid|silly) question)\b",
     re.IGNORECASE,
 )
 # Chat spellings people type; mapped before anything else.
@@ -185,9 +186,16 @@ _COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
 _WH_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "why", "how", "which"])
 # Where one sentence of a chat message ends and another begins: sentence punctuation, an
 # emoticon or emoji, or a comma before a question word ("ok i'm confused, where did they go").
-_SENTENCE_BREAK = re.compile(
-    r"(?:[.!?;]+\s+|\s+[:;=x][-']?[()dDpP/\\|3]+(?=\s|$)\s*|\s*[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f]+\s*"
-    r"|,\s*(?=(?:who|what|when|where|why|how|which)\b))"
+_BREAK = (
+    r"[.!?;]+\s+|\s+[-–—]+\s+|\s+[:;=x][-']?[()dDpP/\\|3]+(?=\s|$)\s*"
+    r"|\s*[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f]+\s*"
+    r"|(?:,|\s(?:but|so|and|then))\s*(?=(?:who|what|when|where|why|how|which)\b)"
+)
+_SENTENCE_BREAK = re.compile(_BREAK, re.IGNORECASE)
+# Also a comma before any question ("aww sounds fun tbh, were they cheering?"), for dropping
+# clauses that are only chatter.
+_CLAUSE_BREAK = re.compile(
+    _BREAK + r"|,\s*(?=(?:did|does|do|is|are|was|were|can|could|has|have|had)\b)", re.IGNORECASE
 )
 _ASKS_WITHIN = re.compile(r"\b(who|what|when|where|why|how|which)\b")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
@@ -643,13 +651,16 @@ class Matcher:
             return exact
         qtype = _type_of_words(ws)
         ranked = self._rank(terms, qtype) if terms else []
-        if part is not None:
-            # "lol imagine pushing that. what did they carry?": the question may do better alone.
-            part_ws, part_terms = self._analyse(part)
-            part_type = _type_of_words(part_ws)
-            part_ranked = self._rank(part_terms, part_type) if part_terms else []
-            if part_ranked and (not ranked or part_ranked[0].score >= ranked[0].score):
-                core, ws, terms, qtype, ranked = part, part_ws, part_terms, part_type, part_ranked
+        # "lol imagine pushing that. what did they carry?": the question may do better alone,
+        # or without the clauses that are only chatter.
+        for reading in (part, self._without_chatter(core)):
+            if reading is None or reading == core:
+                continue
+            r_ws, r_terms = self._analyse(reading)
+            r_type = _type_of_words(r_ws)
+            r_ranked = self._rank(r_terms, r_type) if r_terms else []
+            if r_ranked and (not ranked or r_ranked[0].score >= ranked[0].score):
+                core, ws, terms, qtype, ranked = reading, r_ws, r_terms, r_type, r_ranked
         if not terms:
             return Result(text, "unknown", reason="no content words")
         if not ranked or ranked[0].score < SUGGEST_THRESHOLD:
@@ -683,6 +694,19 @@ class Matcher:
             if chosen is not None:
                 return Result(text, "answer", (chosen,), "close call settled by wording")
         return Result(text, "suggest", suggestions, "close call")
+
+    def _without_chatter(self, text: str) -> str | None:
+        """The message without its clauses that mention nothing the knowledge base knows and ask
+        nothing ("aww that sounds fun tbh, were they cheering?"), or None if none is dropped."""
+        clauses = [c.strip() for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
+        if len(clauses) < 2:
+            return None
+        kept = [
+            c
+            for c in clauses
+            if _ASKS_WITHIN.search(c.casefold()) or any(t.known for t in self._analyse(c)[1])
+        ]
+        return " ".join(kept) if kept and len(kept) < len(clauses) else None
 
     def _exact_answer(self, text: str, key: str) -> Result | None:
         """The answer when the question, as `key`, is one of the phrasings word for word."""

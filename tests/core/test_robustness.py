@@ -108,6 +108,8 @@ def test_a_slip_in_a_question_word_is_undone(matcher: Matcher, question: str, en
     [
         ("brr that must have been so cold 🥶 how long was the train ride?", {"train-ride-length"}),
         ("i can't believe they walked, when did they get back?", {"when-returned"}),
+        ("so my teacher brought this up in class - how long was the bus ride?", {"bus-ride-length"}),
+        ("omg that sounds like a nightmare tbh, did their families come along?", {"families-included"}),
         (
             "this is wild. honestly cannot imagine it :( how far did they push the handcart",
             {"trolley-distance", "sorokin-push-distance"},  # the article gives both distances
@@ -117,8 +119,9 @@ def test_a_slip_in_a_question_word_is_undone(matcher: Matcher, question: str, en
 def test_the_question_in_a_chatty_message_is_found(
     matcher: Matcher, message: str, entry_ids: set[str]
 ) -> None:
-    """A message of several sentences (split at punctuation, emoji, emoticons, or a comma
-    before a question word) is answered from the sentence that asks."""
+    """A message of several sentences (split at punctuation, dashes, emoji, emoticons, or a
+    comma before a question word) is answered from the sentence that asks, or without the
+    clauses that are only chatter."""
     best = matcher.match(message).best
     assert best is not None and best.entry.id in entry_ids
 
