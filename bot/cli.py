@@ -19,12 +19,13 @@ from bot import __version__
 from bot.core import wording
 from bot.core.errors import KnowledgeError
 from bot.core.knowledge import (
+    SYNONYMS_FILE,
     KnowledgeBase,
     load_knowledge,
     resolve_knowledge_dir,
     uncited_sentences,
 )
-from bot.core.matching import Result
+from bot.core.matching import Result, synonym_clashes
 from bot.core.service import StoryService
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -120,13 +121,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         errors = sum(p.severity == "error" for p in error.problems)
         print(f"{root}: {errors} problem(s) found; nothing was loaded.", file=sys.stderr)
         return EXIT_PROBLEMS
-    for warning in kb.warnings:
+    warnings = [*kb.warnings, *synonym_clashes(kb.synonyms, str(root / SYNONYMS_FILE))]
+    for warning in warnings:
         print(warning, file=sys.stderr)
     phrasings = sum(len(e.phrasings) for e in kb.entries)
     print(
         f"{root}: OK: {len(kb)} entries, {phrasings} phrasings, {len(kb.synonyms)} synonym "
         f"groups, every source found in the article (version {kb.story.version})"
-        + (f"; {len(kb.warnings)} warning(s)" if kb.warnings else "")
+        + (f"; {len(warnings)} warning(s)" if warnings else "")
     )
     return EXIT_OK
 

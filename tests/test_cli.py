@@ -92,6 +92,17 @@ def test_validate_reports_every_problem_and_exits_1(kb_dir: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_validate_warns_about_synonyms_that_stem_alike_in_two_groups(kb_dir: Path) -> None:
+    done = storybot("validate", "--knowledge", str(kb_dir))
+    assert "warning" not in done.stderr  # the shipped groups have no such clash
+    path = kb_dir / "synonyms.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "  - [lugages, carts]\n", encoding="utf-8")
+    done = storybot("validate", "--knowledge", str(kb_dir))
+    assert done.returncode == 0, done.stderr  # a warning, not an error
+    warning = next(line for line in done.stderr.splitlines() if "'carts'" in line)
+    assert "synonyms.yaml: warning:" in warning and "'cart'" in warning and "once stemmed" in warning
+
+
 def test_add_then_ask_in_another_knowledge_folder(kb_dir: Path) -> None:
     done = storybot(
         "add", "--id", "bus-hours-test", "--question", "How many hours did the bus part take?",

@@ -38,6 +38,7 @@ from typing import Literal
 
 import snowballstemmer  # type: ignore[import-untyped]
 
+from bot.core.errors import Problem
 from bot.core.knowledge import Entry, KnowledgeBase, paused_gc, phrasing_key
 from bot.core.text import clean_question
 
@@ -306,6 +307,29 @@ def _near_small_word(word: str, *, real_word: bool = False) -> str | None:
     if real_word and sorted(word) != sorted(found[0]) and Indel.distance(word, found[0]) != 1:
         return None
     return str(found[0])
+
+
+def synonym_clashes(groups: Sequence[Sequence[str]], file: str | None = None) -> list[Problem]:
+    """Warnings for synonym phrases of different groups that read the same once stemmed
+    ("broadcaster" and "broadcast"): the matcher folds both into the first group, so the
+    later one is silently ignored."""
+    owner: dict[tuple[str, ...], tuple[int, str]] = {}
+    problems: list[Problem] = []
+    for number, group in enumerate(groups, 1):
+        for phrase in group:
+            key = tuple(stem(w) for w in words(phrase))
+            first = owner.setdefault(key, (number, phrase))
+            if key and first[0] != number:
+                problems.append(
+                    Problem(
+                        f"synonyms: '{phrase}' (group {number}) reads the same as '{first[1]}' "
+                        f"(group {first[0]}) once stemmed, so the matcher treats it as group "
+                        f"{first[0]}; drop it or move it there",
+                        file=file,
+                        severity="warning",
+                    )
+                )
+    return problems
 
 
 @lru_cache(maxsize=1)
