@@ -55,16 +55,14 @@ def result_text(result: Result, kb: KnowledgeBase, *, verbose: bool = False) -> 
         if verbose:
             lines.append(f"  [{best.entry.id}, score {best.score:.0f}, matched “{best.phrasing}”]")
         return "\n".join(lines)
-    if not result.question:
-        return wording.EMPTY
     if result.outcome == "suggest":
         lines = [wording.SUGGEST]
         for number, c in enumerate(result.suggestions, 1):
             extra = f"  [{c.entry.id}, score {c.score:.0f}]" if verbose else ""
             lines.append(f"  {number}. {c.entry.question}{extra}")
         return "\n".join(lines)
-    text = f"{wording.UNKNOWN} {wording.UNKNOWN_HINT}"
-    return text + (f"\n  [{result.reason}]" if verbose else "")
+    text = wording.unknown_text(result)
+    return text + (f"\n  [{result.reason}]" if verbose and result.question else "")
 
 
 def _service(args: argparse.Namespace) -> StoryService:

@@ -15,6 +15,7 @@ from bot import __version__
 from bot.adapter import replies
 from bot.adapter.buttons import StoryButton, view_of
 from bot.adapter.replies import send_kwargs
+from bot.core import wording
 from bot.core.knowledge import Entry
 from bot.core.ratelimit import Verdict
 from bot.core.text import MAX_QUESTION_CHARS
@@ -60,9 +61,9 @@ class AskCog(commands.Cog):
                 for n, c in enumerate(result.suggestions, 1)
             ]
             return send_kwargs(content=replies.suggest_text(result), view=view_of(*buttons))
-        if result.question:
+        if result.question and not result.small_talk:
             await asyncio.to_thread(self.bot.feedback.record_unanswered, result.question)
-        return send_kwargs(content=replies.unknown_text(result.question))
+        return send_kwargs(content=wording.unknown_text(result))
 
     # ---------------------------------------------------------------- commands
 

@@ -48,13 +48,6 @@ def answer_embed(entry: Entry, score: float | None, kb: KnowledgeBase) -> discor
     return embed
 
 
-def unknown_text(question: str) -> str:
-    """What to say when the article does not answer the question."""
-    if not question:
-        return wording.EMPTY
-    return f"{wording.UNKNOWN} {wording.UNKNOWN_HINT}"
-
-
 def suggest_text(result: Result) -> str:
     """The "did you mean" message (the choices are buttons under it)."""
     lines = [wording.SUGGEST]

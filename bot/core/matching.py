@@ -61,6 +61,9 @@ MAX_SUGGESTIONS = 3
 TIE_LEAD = 10.0
 """When entries tie within the margin, the one whose phrasings read most like the question
 (rapidfuzz ratio, small words included) is answered if it leads the others by this much."""
+SMALL_RANK = 5000
+"""A word rarer than this in English that is one dropped, extra or swapped letter from a
+question or function word is taken for a slip ("hav", "dose"): commoner words are meant."""
 PREDICATE_REACH = 3
 """The first content word up to this many words after the question word is what the question
 asks about ("who *paid* for the flight"): if the best entry never uses it, the entry is only
@@ -198,6 +201,7 @@ _SENTENCE_BREAK = re.compile(_BREAK, re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(
     _BREAK + r"|,\s*(?=(?:did|does|do|is|are|was|were|can|could|has|have|had)\b)", re.IGNORECASE
 )
+_THANKS = re.compile(r"\W*(thanks?|thank you|thx|ty|tysm|tyvm|cheers|much appreciated|appreciate it)\b")
 _ASKS_WITHIN = re.compile(r"\b(who|what|when|where|why|how|which)\b")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _STEMMER = snowballstemmer.stemmer("english")
@@ -287,9 +291,9 @@ _SMALL_WORDS = sorted(w for w in STOPWORDS if len(w) >= 4 or w in _WH_WORDS)
 def _repair_small_word(word: str, common: dict[str, int]) -> str | None:
     """The question or function word a misspelt word meant ("whree", "wehre" -> "where"), if
     it is one slip from one; such words are looked at before the knowledge base's own."""
-    if word in common:
+    if common.get(word, COMMON_RANK_RARE) < SMALL_RANK:
         return None
-    return _near_small_word(word)
+    return _near_small_word(word, real_word=word in common)
 
 
 def _near_small_word(word: str, *, real_word: bool = False) -> str | None:
@@ -372,6 +376,10 @@ class Candidate:
     phrasing: str
 
 
+ABOUT_ME = "a question about me, not the story"
+THANKS = "thanks, not a question"
+
+
 @dataclass(frozen=True)
 class Result:
     """What the matcher concluded about one question."""
@@ -390,6 +398,11 @@ class Result:
     def suggestions(self) -> tuple[Candidate, ...]:
         """The "did you mean" candidates (only when the outcome is "suggest")."""
         return self.candidates if self.outcome == "suggest" else ()
+
+    @property
+    def small_talk(self) -> bool:
+        """Thanks, or a question about the bot: not a question the knowledge base lacks."""
+        return self.reason in (ABOUT_ME, THANKS)
 
 
 @dataclass(frozen=True)
@@ -668,7 +681,9 @@ class Matcher:
         part = _question_part(core)
         # "how are you", not "imagine pushing your suitcase. what did they carry?"
         if _ABOUT_BOT.search((part or text).casefold()):
-            return Result(text, "unknown", reason="a question about me, not the story")
+            return Result(text, "unknown", reason=ABOUT_ME)
+        if _THANKS.match(text.casefold()) and not _ASKS_WITHIN.search(text.casefold()) and "?" not in text:
+            return Result(text, "unknown", reason=THANKS)
         ws, terms = self._analyse(core)
         exact = self._exact_answer(text, " ".join(ws))  # chat spellings and small typos undone
         if exact is not None:
@@ -683,7 +698,7 @@ class Matcher:
             r_ws, r_terms = self._analyse(reading)
             r_type = _type_of_words(r_ws)
             r_ranked = self._rank(r_terms, r_type) if r_terms else []
-            if r_ranked and (not ranked or r_ranked[0].score >= ranked[0].score):
+            if r_ranked and (not ranked or r_ranked[0].score > ranked[0].score):
                 core, ws, terms, qtype, ranked = reading, r_ws, r_terms, r_type, r_ranked
         if not terms:
             return Result(text, "unknown", reason="no content words")

@@ -147,3 +147,16 @@ def test_a_slip_in_a_small_word_is_not_taken_for_what_is_asked(
     """'hav' and 'dose' are slips for 'have' and 'does', not words the article lacks."""
     best = matcher.match(question).best
     assert best is not None and best.entry.id == entry_id
+
+
+@pytest.mark.parametrize(
+    "message", ["thank you so much, that helped", "thanks!! really useful", "ty that was quick"]
+)
+def test_thanks_is_small_talk_not_an_unanswered_question(matcher: Matcher, message: str) -> None:
+    result = matcher.match(message)
+    assert result.outcome == "unknown" and result.small_talk
+
+
+def test_thanks_with_a_question_is_answered(matcher: Matcher) -> None:
+    best = matcher.match("thanks! and how far did they push the trolley?").best
+    assert best is not None and best.entry.id in {"trolley-distance", "sorokin-push-distance"}

@@ -135,6 +135,19 @@ async def test_unanswered_questions_can_be_attached_in_one_step(
     assert storybot.bot.service.ask(question).best.entry.id == entry_id  # type: ignore[union-attr]
 
 
+async def test_thanks_gets_a_welcome_and_is_not_listed_as_unanswered(
+    fake: FakeDiscord, storybot: Running
+) -> None:
+    mid = await fake.message_create(
+        f"{fake.mention_bot} thanks so much, that was really helpful", mentions=[fake.bot_user]
+    )
+    reply = await fake.wait_for_reply(mid, T)
+    assert reply.json["content"] == wording.WELCOME
+    iid = await fake.slash_command("kb unanswered", roles=CURATOR_ROLES)
+    listing = (await fake.wait_for_reply(iid, T)).json["data"]
+    assert "thanks" not in listing["content"]
+
+
 async def test_autocomplete_help_and_about(fake: FakeDiscord, storybot: Running) -> None:
     iid = await fake.autocomplete("ask", {"question": "troll"}, "question")
     choices = (await fake.wait_for_reply(iid, T)).json["data"]["choices"]
