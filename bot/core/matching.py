@@ -122,7 +122,7 @@ STOPWORDS = frozenset(
     honestly seriously sincerely genuinely iirc ikr imho imo jeez jk k kk lads mates lemme lolol
     nope yep yeah yea yall nvm np okey ooh peeps qq quickie query rofl sir madam sis smh soz
     sry stupid silly sup wassup whatsup tf wtf omfg tysm tyvm ugh uhh ummm welp whoa heck howdy
-    appreciate appreciated aw aww awww ones guy""".split()  # noqa: SIM905 - a word list reads best as text
+    appreciate appreciated aw aww awww ones guy though istg bestie besties lowkey highkey deadass homie""".split()  # noqa: SIM905 - a word list reads best as text
 )
 # Chat phrases around a question, removed before it is read (single filler words are in
 # STOPWORDS): written from how people chat, not from any question set.
@@ -132,9 +132,16 @@ _FILLER = re.compile(
     r"i (do ?n'?t|dont) (get|understand) (it|this)|good (morning|afternoon|evening|night)|"
     r"if (that|this) makes sense|if you know|if anyone knows|just wondering|out of curiosity|"
     r"for (my|a) (school|class) (project|assignment)|in a nutshell|in simple terms|eli5|"
-    r"(walk|talk|run) me through|fill me in( on)?|(a |an )?(genuine|honest|serious|dumb|stupid|silly) question)\b",
+    r"(walk|talk|run) me through|fill me in( on)?|(a |an )?(genuine|honest|serious|dumb|stupid|silly) question|"
+    r"to be honest|not gonna lie|no cap|for real( though| tho)?|for (my )?homework|"
+    r"(my|our) \w+ (asked|wants to know|wanted to know|was asking|is asking|was wondering)( me| us)?|"
+    r"(according to|in|from) (the|this|that) (article|story|news|report)|the (article|story) says|"
+    r"from what i (read|heard|saw)|(please |pls |plz )?help( me)?( out)?(?=\W)|"
+    r"what'?s up|wassup|sup|how'?s it going|wh?at'?s new)\b",
     re.IGNORECASE,
 )
+# Emoticons end a sentence ("this is wild :( how far did they push it"), and ":D" is no name.
+_EMOTICON = re.compile(r"(?<!\w)(?:[:;=8][-'^]?[()\[\]dDpPoO/\\|3*]+|[xX][dD]+|<3+|\^_?\^|-_-|T_T)(?!\w)")
 # Chat spellings people type; mapped before anything else.
 SLANG = {
     "ppl": "people", "hw": "how", "u": "you", "ur": "your", "r": "are", "wat": "what", "wot": "what",
@@ -146,7 +153,7 @@ SLANG = {
 # Questions about the bot itself, not the story.
 _ABOUT_BOT = re.compile(
     r"\b(your|yourself|you'?re|are you|r u|who (made|built|created|programmed) you|"
-    r"do you (like|think|feel|believe)|what'?s up|sup|how'?s it going|wh?at'?s new)\b"
+    r"do you (like|think|feel|believe))\b"
 )
 
 _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -191,7 +198,7 @@ _WH_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "why", "
 # Where one sentence of a chat message ends and another begins: sentence punctuation, an
 # emoticon or emoji, or a comma before a question word ("ok i'm confused, where did they go").
 _BREAK = (
-    r"[.!?;]+\s+|\s+[-–—]+\s+|\s+[:;=x][-']?[()dDpP/\\|3]+(?=\s|$)\s*"
+    r"[.!?;]+\s+|\s+[-–—]+\s+"  # emoticons are full stops by now (_EMOTICON)
     r"|\s*[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f]+\s*"
     r"|(?:,|\s(?:but|so|and|then))\s*(?=(?:who|what|when|where|why|how|which)\b)"
 )
@@ -378,6 +385,7 @@ class Candidate:
 
 ABOUT_ME = "a question about me, not the story"
 THANKS = "thanks, not a question"
+NO_CONTENT = "no content words"
 
 
 @dataclass(frozen=True)
@@ -401,8 +409,8 @@ class Result:
 
     @property
     def small_talk(self) -> bool:
-        """Thanks, or a question about the bot: not a question the knowledge base lacks."""
-        return self.reason in (ABOUT_ME, THANKS)
+        """Thanks, a greeting, a question about the bot: not a question the knowledge base lacks."""
+        return self.reason in (ABOUT_ME, THANKS, NO_CONTENT)
 
 
 @dataclass(frozen=True)
@@ -677,7 +685,7 @@ class Matcher:
         exact = self._exact_answer(text, phrasing_key(text))
         if exact is not None:
             return exact
-        core = _FILLER.sub(" ", text)  # names keep their capitals: they are checked below
+        core = _FILLER.sub(" ", _EMOTICON.sub(". ", text))  # names keep their capitals
         part = _question_part(core)
         # "how are you", not "imagine pushing your suitcase. what did they carry?"
         if _ABOUT_BOT.search((part or text).casefold()):
@@ -701,7 +709,7 @@ class Matcher:
             if r_ranked and (not ranked or r_ranked[0].score > ranked[0].score):
                 core, ws, terms, qtype, ranked = reading, r_ws, r_terms, r_type, r_ranked
         if not terms:
-            return Result(text, "unknown", reason="no content words")
+            return Result(text, "unknown", reason=NO_CONTENT)
         if not ranked or ranked[0].score < SUGGEST_THRESHOLD:
             return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
         best = ranked[0]

@@ -22,9 +22,9 @@ ABOUT_ME = (
 def unknown_text(result: Result) -> str:
     """What to say when a question gets no answer and no suggestions."""
     from bot.core.matching import ABOUT_ME as ABOUT_ME_REASON
-    from bot.core.matching import THANKS
+    from bot.core.matching import NO_CONTENT, THANKS
 
-    if not result.question:
+    if not result.question or result.reason == NO_CONTENT:  # "", "hi", "sup", "???"
         return EMPTY
     if result.reason == THANKS:
         return WELCOME

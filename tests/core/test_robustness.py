@@ -16,6 +16,7 @@ from bot.core.matching import Matcher
 from tests.conftest import SHIPPED
 
 CHATTER = [
+    # Written from how people chat, not from any question set.
     "hey quick q, {q}", "{q} lol", "ngl {q}", "sorry if this is dumb but {q}", "yo {q}", "omg {q}",
     "{q} pls", "{q} thx", "idk if u know but {q}", "so like {q}", "asking for a friend, {q}",
     "random question: {q}", "could you tell me {q}", "do you know {q}", "i was wondering {q}",
@@ -23,6 +24,19 @@ CHATTER = [
     "can someone explain {q}", "hello bot, {q}", "{q} haha", "hmm {q}", "good evening, {q}", "lmao {q}",
     "bruh {q}", "real quick {q}", "question for ya: {q}", "{q} i'm so confused", "just curious, {q}",
     "anyone know {q}", "{q} (sorry for my english)", "hey guys {q}", "tbh i dont get it, {q}", "{q} cheers",
+    "lowkey {q}", "ngl tho {q}", "fr fr {q}", "istg {q}", "bestie {q}", "y'all {q}", "{q} anyone?", "{q}?? lol",
+    "hiii {q}", "heyyy {q}", "yo yo {q}", "sup guys {q}", "good morning all, {q}", "hello there! {q}",
+    "quick one: {q}", "random but {q}", "dumb q but {q}", "silly q: {q}", "not gonna lie {q}", "to be honest {q}",
+    "for real though, {q}", "in the article, {q}", "in this story {q}", "according to the article {q}",
+    "from what i read, {q}", "my mom asked me {q}", "my teacher asked us {q}", "for homework: {q}",
+    "asking because i'm curious, {q}", "out of curiosity {q}", "curious - {q}", "hmm so {q}", "wait so {q}",
+    "so basically {q}", "um {q}", "uh {q}", "{q} 🤔", "🤔 {q}", "{q} 😂😂", "😭 {q}", "{q} :)", "{q} :D", "{q} xd",
+    "{q} lmaoo", "{q} haha thx", "pls help {q}", "help!! {q}", "someone tell me {q}", "i need to know {q}",
+    "can u tell me {q}", "do u know {q}", "does anybody know {q}", "hey storybot {q}", "@storybot {q}", "bot, {q}",
+    "ok next question: {q}", "another question - {q}", "and also {q}", "also, {q}", "one more thing, {q}",
+    "btw {q}", "oh and {q}", "{q} asking for a school project", "{q} thanks!", "{q} thank you",
+    "{q} cheers mate", "{q} ty", "hey i just read this crazy story. {q}", "wow this is wild. {q}",
+    "that's insane lol. {q}", "no way. {q}", "omg poor kids. {q}", "i can't believe this happened. {q}",
 ]  # fmt: skip
 CHATTER_FLOOR = 0.98
 TYPO_FLOOR = 0.95
