@@ -19,8 +19,8 @@ TARGET = 0.90
 # drop is a regression. heldout.yaml is the first exam; exam.yaml the second, written later
 # by another writer and looked at only as figures.
 EXAMS = {
-    "heldout.yaml": (0.85, 0.92),
-    "exam.yaml": (0.83, 0.85),
+    "heldout.yaml": (0.89, 0.96),
+    "exam.yaml": (0.87, 0.91),
 }
 
 
