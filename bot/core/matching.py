@@ -30,7 +30,7 @@ import heapq
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -137,6 +137,8 @@ _FILLER = re.compile(
     r"(my|our) \w+ (asked|wants to know|wanted to know|was asking|is asking|was wondering)( me| us)?|"
     r"(according to|in|from) (the|this|that) (article|story|news|report)|the (article|story) says|"
     r"from what i (read|heard|saw)|(please |pls |plz )?help( me)?( out)?(?=\W)|"
+    r"(every ?one|people|every ?body)('s| is| are)? (talking|going on) about|i keep (hearing|reading)( about| that)?|"
+    r"i (just )?(heard|read|saw)( about| that| somewhere)?|(is|are) (trending|going around)( on \w+)?|"
     r"what'?s up|wassup|sup|how'?s it going|wh?at'?s new)\b",
     re.IGNORECASE,
 )
@@ -164,7 +166,11 @@ _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"\bhow far\b|\bdistance\b|\bhow many (km|kilometres?|kilometers?|miles?|metres?|meters?)\b",
             "how-far",
         ),
-        (r"\bhow (many|much)\b|\bnumber of\b|\bhow old\b|\bage\b", "how-many"),
+        (
+            r"\bhow (many|much)\b|\bnumber of\b|\bage\b"
+            r"|\bhow (old|cold|hot|warm|big|large|small|tall|heavy|fast|slow|wide|deep|high|heavy)\b",
+            "how-many",
+        ),
         (r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b", "why"),
         (r"\bwho(m|se)?\b", "who"),
         (r"\bwhen\b|\bwhat (time|day|year|date)\b|\bwhich (day|year)\b", "when"),
@@ -179,19 +185,38 @@ _NUMBER = (
     r"forty|fifty|hundred|thousand|million|dozen|half|several|few)\b"
 )
 _HAS_NUMBER = re.compile(_NUMBER)
-_HAS_DURATION = re.compile(_NUMBER + r"|\b(an? (hour|day|week|month|year))\b")
+_HAS_DURATION = re.compile(
+    r"\b(hours?|minutes?|days?|weeks?|months?|years?|decades?|centur(y|ies)|since|until|overnight)\b"
+)
 _HAS_DISTANCE = re.compile(_NUMBER + r"|\b(miles?|kilometres?|kilometers?|km|metres?|meters?)\b")
 _HAS_TIME = re.compile(
     r"\d|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
     r"april|may|june|july|august|september|october|november|december|morning|afternoon|"
     r"evening|night|today|yesterday|week|month|year|years|century|ago|since|before|after)\b"
 )
-ANSWER_SHAPES = {
-    "how-many": _HAS_NUMBER,
-    "how-long": _HAS_DURATION,
-    "how-far": _HAS_DISTANCE,
-    "when": _HAS_TIME,
+_HAS_PLACE = re.compile(r"(?<=\w)\W+[A-Z][a-z]")  # a capitalised word past the first: a name
+_HAS_PLACE_WORD = re.compile(
+    r"\b(border|bridge|river|airport|city|town|country|capital|station|embassy|home|abroad|there|here)\b"
+)
+
+
+def _names_a_place(answer: str) -> bool:
+    return _HAS_PLACE.search(answer) is not None or _HAS_PLACE_WORD.search(answer.casefold()) is not None
+
+
+def _shape(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda answer: pattern.search(answer.casefold()) is not None
+
+
+ANSWER_SHAPES: dict[str, Callable[[str], bool]] = {
+    "how-many": _shape(_HAS_NUMBER),
+    "how-long": _shape(_HAS_DURATION),
+    "how-far": _shape(_HAS_DISTANCE),
+    "when": _shape(_HAS_TIME),
+    "where": _names_a_place,
 }
+"""Whether an answer has what a question type needs: a number for "how many", a time unit
+for "how long", a distance, a time, a place."""
 
 _COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
 _WH_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "why", "how", "which"])
@@ -535,9 +560,8 @@ class Matcher:
         ]
         del self._words_of
         # Whether each entry's answer has what a question type needs (a number, a time, ...).
-        answers = [e.answer.casefold() for e in kb.entries]
         self._has_shape = {
-            qtype: [shape.search(a) is not None for a in answers] for qtype, shape in ANSWER_SHAPES.items()
+            qtype: [has_shape(e.answer) for e in kb.entries] for qtype, has_shape in ANSWER_SHAPES.items()
         }
 
     # ------------------------------------------------------------------ analysis

@@ -106,6 +106,19 @@ def test_asking_for_what_the_best_entry_never_mentions_is_not_answered(matcher: 
     assert "name" in result.reason
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "where did the 32 hour train ride begin",  # the train entry names no place
+        "how cold was it on the day of the crossing",  # 'how cold' wants a figure; the article: 'cold'
+    ],
+)
+def test_an_entry_without_what_the_question_type_needs_does_not_answer(
+    matcher: Matcher, question: str
+) -> None:
+    assert matcher.match(question).outcome != "answer"
+
+
 def test_a_tie_goes_to_the_entry_worded_like_the_question(matcher: Matcher) -> None:
     """Both river entries explain "river" fully (100 each); the small words settle it."""
     result = matcher.match("which river is it")

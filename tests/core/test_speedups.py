@@ -130,7 +130,7 @@ def _rank_everything(matcher: Matcher, question: str) -> list[tuple[str, float, 
     out = []
     for index, (score, pid) in ranked:
         entry = matcher.kb.entries[index]
-        if shape is not None and not shape.search(entry.answer.casefold()):
+        if shape is not None and not shape(entry.answer):
             continue
         out.append((entry.id, round(score, 1), matcher._phrasings[pid].text))
     return out[:3]
