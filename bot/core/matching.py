@@ -219,6 +219,7 @@ ANSWER_SHAPES: dict[str, Callable[[str], bool]] = {
 for "how long", a distance, a time, a place."""
 
 _COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
+_WH_TYPE_NAMES = frozenset(["how-long", "how-far", "how-many", "why", "who", "when", "where"])
 _WH_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "why", "how", "which"])
 # Where one sentence of a chat message ends and another begins: sentence punctuation, an
 # emoticon or emoji, or a comma before a question word ("ok i'm confused, where did they go").
@@ -270,6 +271,12 @@ def _expand(raw: str) -> tuple[str, ...]:
     return tuple(SLANG.get(word, word).split())
 
 
+def types_disagree(asked: str | None, phrasing: str | None) -> bool:
+    """Whether a question's type and a phrasing's disagree (both known and different); a
+    plain "what" question disagrees only with who/when/where/why/how-many phrasings."""
+    return bool(asked and phrasing and asked != phrasing and (asked != "what" or phrasing in _WH_TYPE_NAMES))
+
+
 def question_type(text: str) -> str | None:
     """The question type a text asks (who, when, how-many, ...), or None if unclear."""
     return _type_of_words(words(text))
@@ -280,7 +287,8 @@ def _type_of_words(ws: list[str]) -> str | None:
     for pattern, qtype in _WH_TYPES:
         if pattern.search(lowered):
             return qtype
-    return None
+    opener = next((w for w in ws if w in _WH_WORDS), None)
+    return "what" if opener in ("what", "which") else None
 
 
 def _counted(ws: list[str], terms: list[_Term]) -> _Term | None:
@@ -868,7 +876,7 @@ class Matcher:
                 if recall <= 0 or precision <= 0:
                     continue
                 score = 100.0 * (1 + BETA2) * precision * recall / (BETA2 * precision + recall)
-                if qtype and phrasing.qtype and qtype != phrasing.qtype:
+                if types_disagree(qtype, phrasing.qtype):
                     score *= TYPE_MISMATCH_FACTOR
                 if score > best_score:
                     best_score, best_pid = score, pid

@@ -90,7 +90,7 @@ def test_compare_form_and_phrasing_key_match_the_plain_forms(text: str) -> None:
 def _rank_everything(matcher: Matcher, question: str) -> list[tuple[str, float, str]]:
     """The ranking as the matcher computed it before it learnt to stop early: score every
     candidate phrasing, blend, sort all, filter by answer shape, take three."""
-    from bot.core.matching import ANSWER_SHAPES, question_type
+    from bot.core.matching import ANSWER_SHAPES, question_type, types_disagree
 
     text = clean_question(question)
     _, terms = matcher._analyse(text)
@@ -116,7 +116,7 @@ def _rank_everything(matcher: Matcher, question: str) -> list[tuple[str, float, 
         if recall <= 0 or precision <= 0:
             continue
         score = 100.0 * (1 + BETA2) * precision * recall / (BETA2 * precision + recall)
-        if qtype and phrasing.qtype and qtype != phrasing.qtype:
+        if types_disagree(qtype, phrasing.qtype):
             score *= TYPE_MISMATCH_FACTOR
         previous = best.get(phrasing.entry_index)
         if previous is None or score > previous[0]:
