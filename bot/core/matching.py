@@ -219,6 +219,10 @@ ANSWER_SHAPES: dict[str, Callable[[str], bool]] = {
 for "how long", a distance, a time, a place."""
 
 _COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
+_AGEING = frozenset({("how", "old")})
+_CONTRACTIONS = frozenset(
+    ["it's", "that's", "what's", "who's", "where's", "when's", "how's", "there's", "he's", "she's", "let's"]
+)
 _WH_TYPE_NAMES = frozenset(["how-long", "how-far", "how-many", "why", "who", "when", "where"])
 _WH_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "why", "how", "which"])
 # Where one sentence of a chat message ends and another begins: sentence punctuation, an
@@ -291,14 +295,21 @@ def _type_of_words(ws: list[str]) -> str | None:
     return "what" if opener in ("what", "which") else None
 
 
-def _counted(ws: list[str], terms: list[_Term]) -> _Term | None:
+def _counted(
+    ws: list[str], terms: list[_Term], asking: frozenset[tuple[str, str]] = _COUNTING
+) -> _Term | None:
     """What a "how many" question counts ("children" in "how many children were there"), or
-    None: for other questions, and when a synonym phrase takes in the "how many" itself
-    ("how many people" as a group's size)."""
+    (with `asking` _AGEING) whose age a "how old" question asks ("daughter" in "how old was
+    Sorokin's daughter"); None for other questions, and when a synonym phrase takes in the
+    "how many" itself ("how many people" as a group's size)."""
     for i in range(len(ws) - 1):
-        if (ws[i], ws[i + 1]) in _COUNTING:
-            after = [t for t in terms if t.end > i]
-            return after[0] if after and i + 2 <= after[0].start <= i + 3 else None
+        if (ws[i], ws[i + 1]) in asking:
+            if any(t.start <= i < t.end for t in terms):  # a synonym phrase took in "how many"
+                return None
+            after = [t for t in terms if t.start >= i + 2]
+            if not after or after[0].start > i + 3:
+                return None
+            return after[1] if after[0].owner and len(after) > 1 else after[0]
     return None
 
 
@@ -457,6 +468,7 @@ class _Term:
     start: int  # the span of question words it stands for: words[start:end]
     end: int
     known: bool  # whether the knowledge base uses it
+    owner: bool = False  # written with 's: "sorokin's" in "sorokin's daughter"
 
 
 @dataclass(frozen=True)
@@ -566,6 +578,8 @@ class Matcher:
             set(self._terms_of(e.answer)).union(*map(self._terms_of, e.sources), self._counted_by(e))
             for e in kb.entries
         ]
+        # Whose age each entry gives, from its "how old" phrasings (empty: it gives none).
+        self._ages = [self._counted_by(e, _AGEING) for e in kb.entries]
         del self._words_of
         # Whether each entry's answer has what a question type needs (a number, a time, ...).
         self._has_shape = {
@@ -609,14 +623,15 @@ class Matcher:
                 i += 1
         return out
 
-    def _counted_by(self, entry: Entry) -> set[str]:
+    def _counted_by(self, entry: Entry, asking: frozenset[tuple[str, str]] = _COUNTING) -> set[str]:
         """What the entry's own "how many" phrasings count ("months" in "how many months were the
-        borders sealed")."""
+        borders sealed"), or whose age its "how old" phrasings ask."""
         counted: set[str] = set()
         for phrasing in entry.phrasings:
             lowered = phrasing.casefold()
-            if "how many" in lowered or "how much" in lowered or "number of" in lowered:
-                found = _counted(*self._analyse(phrasing))
+            if any(f"{a} {b}" in lowered for a, b in asking):
+                ws, terms = self._analyse(phrasing)
+                found = _counted(ws, terms, asking)
                 if found is not None:
                     counted.add(found.key)
         return counted
@@ -679,7 +694,14 @@ class Matcher:
                 known = True
             if any(repaired[start:end]):
                 weight *= TYPO_FACTOR
-            terms.append(_Term(term, weight, word, name_like, start, end, known))
+            last = original[end - 1].casefold().replace("’", "'")
+            owner = (
+                (last.endswith("'s") and last not in _CONTRACTIONS)
+                or (  # "sorokins daughter"
+                    last.endswith("s") and last[:-1] in self._forms and last not in self._forms
+                )
+            )
+            terms.append(_Term(term, weight, word, name_like, start, end, known, owner))
         return ws, terms
 
     def _repair(self, word: str) -> str | None:
@@ -756,6 +778,10 @@ class Matcher:
             and counted.key not in self._counts[self._index[best.entry.id]]
         ):
             return Result(text, "unknown", (), f"the best entry does not count {counted.original}")
+        aged = _counted(ws, terms, _AGEING)
+        ages = self._ages[self._index[best.entry.id]]
+        if aged is not None and aged.known and ages and aged.key not in ages:
+            return Result(text, "unknown", (), f"the best entry gives another age than {aged.original}'s")
         asked = _predicate(ws, terms)
         if (
             asked is not None

@@ -86,6 +86,26 @@ def test_how_many_of_something_the_entry_does_not_count_is_unknown(matcher: Matc
     assert "children" in result.reason
 
 
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("how old is vladislav sorokin", None),  # the article gives his daughter's age, not his
+        ("how old is sorokin, the third secretary", None),
+        ("how old was sorokin's little daughter", "varya-age"),
+        ("how old was sorokins daughter", "varya-age"),  # no apostrophe: still his daughter
+        ("how old was the youngest one", "varya-age"),
+    ],
+)
+def test_how_old_asks_the_age_of_whom_the_entry_gives(
+    matcher: Matcher, question: str, entry_id: str | None
+) -> None:
+    result = matcher.match(question)
+    if entry_id is None:
+        assert result.outcome == "unknown" and "age" in result.reason
+    else:
+        assert result.best is not None and result.best.entry.id == entry_id
+
+
 def test_how_many_with_a_counted_word_in_the_answer_is_answered(matcher: Matcher) -> None:
     result = matcher.match("how many hours did the bus part take")
     assert result.best is not None and result.best.entry.id == "bus-ride-length"
