@@ -139,6 +139,7 @@ _FILLER = re.compile(
     r"from what i (read|heard|saw)|(please |pls |plz )?help( me)?( out)?(?=\W)|"
     r"(every ?one|people|every ?body)('s| is| are)? (talking|going on) about|i keep (hearing|reading)( about| that)?|"
     r"i (just )?(heard|read|saw)( about| that| somewhere)?|(is|are) (trending|going around)( on \w+)?|"
+    r"on earth|the (heck|hell)|in the world|at all|anyway|exactly|"
     r"what'?s up|wassup|sup|how'?s it going|wh?at'?s new)\b",
     re.IGNORECASE,
 )
