@@ -53,6 +53,11 @@ below it the question is about something the article does not cover."""
 ENTRY_BLEND = 0.3
 """Share of the score from how much of the question the entry as a whole (all phrasings and
 the answer) explains: a paraphrase often mixes words from several of its phrasings."""
+LONE_THRESHOLD = 48.0
+"""A little below ANSWER_THRESHOLD, the best entry is still the answer when nothing else comes
+near it (no other entry reaches LONE_RUNNER_UP): one plausible reading is not a close call."""
+LONE_RUNNER_UP = 30.0
+"""See LONE_THRESHOLD."""
 MARGIN = 3.0
 """Points the best entry must lead the next *different* entry by to be answered outright;
 closer than that, the reader chooses."""
@@ -792,6 +797,8 @@ class Matcher:
             # The article may well mention the rest; the reader chooses, if anything is close.
             return Result(text, "suggest", suggestions, f"the best entry never says '{asked.original}'")
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+        if best.score >= LONE_THRESHOLD and runner_up < LONE_RUNNER_UP:
+            return Result(text, "answer", (best,), "alone")
         if best.score >= ANSWER_THRESHOLD and best.score - runner_up >= MARGIN:
             return Result(text, "answer", (best,), "confident")
         if best.score >= ANSWER_THRESHOLD and (_WH_WORDS.intersection(ws) or len({t.key for t in terms}) > 1):

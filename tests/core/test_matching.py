@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.core.evaluation import evaluate, load_cases
 from bot.core.knowledge import KnowledgeBase, load_knowledge
-from bot.core.matching import Matcher, stem, words
+from bot.core.matching import ANSWER_THRESHOLD, LONE_THRESHOLD, Matcher, stem, words
 from bot.core.text import MAX_QUESTION_CHARS, clean_question
 from tests.conftest import ROOT, SHIPPED
 
@@ -137,6 +137,13 @@ def test_an_entry_without_what_the_question_type_needs_does_not_answer(
     matcher: Matcher, question: str
 ) -> None:
     assert matcher.match(question).outcome != "answer"
+
+
+def test_a_fair_match_with_nothing_near_it_is_answered(matcher: Matcher) -> None:
+    """Below ANSWER_THRESHOLD but above LONE_THRESHOLD, with no other entry close: answered."""
+    result = matcher.match("roughly how many km did they manage pushing the rail car")
+    assert result.best is not None and result.best.entry.id == "trolley-distance"
+    assert LONE_THRESHOLD <= result.best.score < ANSWER_THRESHOLD and result.reason == "alone"
 
 
 def test_a_tie_goes_to_the_entry_worded_like_the_question(matcher: Matcher) -> None:
