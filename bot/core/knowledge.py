@@ -13,7 +13,6 @@ Loading collects *every* problem with its file, line and entry id and raises one
 
 from __future__ import annotations
 
-import difflib
 import gc
 import hashlib
 import re
@@ -210,6 +209,8 @@ SAME_SENTENCE = 0.85
 
 def _likeness(a: str, b: str) -> float:
     """How alike two sentences are, 0 to 1 (difflib: no rapidfuzz import on the `ask` path)."""
+    import difflib  # only when an entry cites several sentences; load_knowledge never needs it
+
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 

@@ -226,6 +226,8 @@ for "how long", a distance, a time, a place."""
 
 _COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
 _AGEING = frozenset({("how", "old")})
+_OWNER = re.compile(r"\b(\w+)'s\b")  # "sorokin's daughter"
+_COUNTS_OR_AGES = re.compile(r"\b(how many|how much|number of|how old)\b")
 _CONTRACTIONS = frozenset(
     ["it's", "that's", "what's", "who's", "where's", "when's", "how's", "there's", "he's", "she's", "let's"]
 )
@@ -570,22 +572,21 @@ class Matcher:
         self._first.append(len(self._phrasings))
         # All of an entry's phrasings, its answer and its article sentences, for the entry-level
         # score: a reader's full question often borrows the article's own words.
-        self._entry_terms = [
-            terms.union(self._terms_of(e.answer), *map(self._terms_of, e.sources))
-            for terms, e in zip(entry_terms, kb.entries, strict=True)
-        ]
+        facts = [set(self._terms_of(e.answer)).union(*map(self._terms_of, e.sources)) for e in kb.entries]
+        self._entry_terms = [terms | fact for terms, fact in zip(entry_terms, facts, strict=True)]
         # Everything an entry mentions, for the "names must be in the entry" check (the same
         # sets: neither is changed once built).
         self._entry_vocab = self._entry_terms
         self._vocab: set[str] = set().union(*self._entry_vocab) if self._entry_vocab else set()
         # What each entry counts, for "how many X" questions: the words of its answer and article
-        # sentences, and what its own "how many" phrasings count.
-        self._counts = [
-            set(self._terms_of(e.answer)).union(*map(self._terms_of, e.sources), self._counted_by(e))
-            for e in kb.entries
-        ]
-        # Whose age each entry gives, from its "how old" phrasings (empty: it gives none).
-        self._ages = [self._counted_by(e, _AGEING) for e in kb.entries]
+        # sentences, and what its own "how many" phrasings count; and whose age it gives, from
+        # its "how old" phrasings (empty: it gives none).
+        self._counts: list[set[str]] = []
+        self._ages: list[set[str]] = []
+        for entry, fact in zip(kb.entries, facts, strict=True):
+            counted, aged = self._counted_by(entry)
+            self._counts.append(fact | counted)
+            self._ages.append(aged)
         del self._words_of
         # Whether each entry's answer has what a question type needs (a number, a time, ...).
         self._has_shape = {
@@ -629,18 +630,30 @@ class Matcher:
                 i += 1
         return out
 
-    def _counted_by(self, entry: Entry, asking: frozenset[tuple[str, str]] = _COUNTING) -> set[str]:
+    def _counted_by(self, entry: Entry) -> tuple[set[str], set[str]]:
         """What the entry's own "how many" phrasings count ("months" in "how many months were the
-        borders sealed"), or whose age its "how old" phrasings ask."""
+        borders sealed"), and whose age its "how old" phrasings ask ("daughter")."""
         counted: set[str] = set()
+        aged: set[str] = set()
         for phrasing in entry.phrasings:
-            lowered = phrasing.casefold()
-            if any(f"{a} {b}" in lowered for a, b in asking):
-                ws, terms = self._analyse(phrasing)
-                found = _counted(ws, terms, asking)
-                if found is not None:
-                    counted.add(found.key)
-        return counted
+            if _COUNTS_OR_AGES.search(phrasing.casefold()):
+                ws, terms = self._spans(phrasing)
+                for found, into in ((_counted(ws, terms), counted), (_counted(ws, terms, _AGEING), aged)):
+                    if found is not None:
+                        into.add(found.key)
+        return counted, aged
+
+    def _spans(self, text: str) -> tuple[list[str], list[_Term]]:
+        """A knowledge-base text's words and content terms with their spans, as `_analyse`
+        gives them for a question, without its typo repair and weights (curated text needs
+        neither; this is much faster over a large knowledge base)."""
+        ws = self._words(text)
+        owners = {_plain(w) for w in _OWNER.findall(text.casefold().replace("’", "'"))}
+        return ws, [
+            _Term(term, 1.0, ws[start], False, start, end, True, ws[end - 1] in owners)
+            for term, start, end in self._fold([stem(w) for w in ws])
+            if not (end - start == 1 and ws[start] in STOPWORDS)
+        ]
 
     def _words(self, text: str) -> list[str]:
         """`words(text)`, computed once per distinct text while building."""
