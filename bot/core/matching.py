@@ -18,6 +18,14 @@ article never addresses. This matcher works on *terms* instead:
    how long, how far) disagrees with the question's.
 5. Refuse when the question names something (a name or number) that the best
    entry does not mention: "Sorokin's wife" is not "Sorokin".
+6. Check that the best entry fits what is asked: its answer has what the question type
+   needs (a number, a time unit, a distance, a time, a place); it counts what a "how many"
+   question counts and gives the age a "how old" question asks; it mentions the word the
+   question asks about ("who *paid*"). Otherwise it is only suggested, or refused.
+
+Before all this a chat message is tidied (greetings, thanks, chat phrases, emoticons, slips
+in small words), and a message of several sentences is also read as its asking sentence
+and without the clauses that are only chatter; the best-scoring reading is kept.
 
 The outcome is decided by two thresholds and a margin (see the constants).
 An index from terms to phrasings keeps the work per question proportional to
@@ -51,8 +59,8 @@ SUGGEST_THRESHOLD = 40.0
 """Score from which entries are offered as "did you mean": a real topical overlap;
 below it the question is about something the article does not cover."""
 ENTRY_BLEND = 0.3
-"""Share of the score from how much of the question the entry as a whole (all phrasings and
-the answer) explains: a paraphrase often mixes words from several of its phrasings."""
+"""Share of the score from how much of the question the entry as a whole (all phrasings, the
+answer and its article sentences) explains: a paraphrase often mixes words from several."""
 LONE_THRESHOLD = 48.0
 """A little below ANSWER_THRESHOLD, the best entry is still the answer when nothing else comes
 near it (no other entry reaches LONE_RUNNER_UP): one plausible reading is not a close call."""
