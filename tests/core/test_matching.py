@@ -17,14 +17,16 @@ TARGET = 0.90
 # The held-out exams, each with the floor a change must not fall below (in scope, refused):
 # the figures measured when the matcher last changed (README, "How matching works"), so a
 # drop is a regression. heldout.yaml is the first exam; exam.yaml the second, written later
-# by another writer and looked at only as figures; check.yaml a last check written after the
-# final change. heldout/exam floors sit at or above the target (exam.yaml's in-scope floor is
-# exactly its 189 of 210).
+# by another writer and looked at only as figures; check.yaml and check2.yaml last checks
+# written after the final change. heldout/exam floors sit at or above the target
+# (exam.yaml's in-scope floor is exactly its 189 of 210); the checks' in-scope floors do not.
 EXAMS = {
     "heldout.yaml": (0.90, 0.97),
     "exam.yaml": (189 / 210, 0.92),
-    # Written after the last change and run once: 89.0% / 92.2%, just under the in-scope target.
+    # Written after the last change and run once each: below the in-scope target (89.0% and
+    # 83.8%; check2.yaml's writer used harder synonyms), above it in refusal (92.2%, 97.8%).
     "check.yaml": (0.89, 0.92),
+    "check2.yaml": (176 / 210, 0.97),
 }
 
 
