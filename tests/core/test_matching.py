@@ -21,7 +21,7 @@ TARGET = 0.90
 # written after the final change. heldout/exam floors sit at or above the target
 # (exam.yaml's in-scope floor is exactly its 189 of 210); the checks' in-scope floors do not.
 EXAMS = {
-    "heldout.yaml": (0.90, 0.97),
+    "heldout.yaml": (0.91, 0.97),
     "exam.yaml": (189 / 210, 0.92),
     # Written after the last change and run once each: below the in-scope target (89.0% and
     # 83.8%; check2.yaml's writer used harder synonyms), above it in refusal (92.2%, 97.8%).
