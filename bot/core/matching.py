@@ -187,7 +187,7 @@ _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b", "why"),
         (r"\bwho(m|se)?\b", "who"),
-        (r"\bwhen\b|\bwhat (time|day|year|date)\b|\bwhich (day|year)\b", "when"),
+        (r"\bwhen\b|\bwhat (time|day|year|date)\b|\bwhich (day|year)\b|\bdate\b", "when"),
         (r"\bwhere\b|\bwhich (city|country|river|place)\b", "where"),
     )
 )
@@ -241,6 +241,27 @@ _CONTRACTIONS = frozenset(
 )
 _WH_TYPE_NAMES = frozenset(["how-long", "how-far", "how-many", "why", "who", "when", "where"])
 _WH_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "why", "how", "which"])
+# Words that follow a wh-word that asks ("when did", "where to"), not one that joins a clause.
+_ASKING_VERBS = frozenset(
+    [
+        "did",
+        "do",
+        "does",
+        "was",
+        "were",
+        "is",
+        "are",
+        "will",
+        "would",
+        "could",
+        "can",
+        "had",
+        "has",
+        "have",
+        "to",
+        "exactly",
+    ]
+)
 # Where one sentence of a chat message ends and another begins: sentence punctuation, an
 # emoticon or emoji, or a comma before a question word ("ok i'm confused, where did they go").
 _BREAK = (
@@ -303,11 +324,22 @@ def question_type(text: str) -> str | None:
 
 
 def _type_of_words(ws: list[str]) -> str | None:
+    opener = next((w for w in ws if w in _WH_WORDS), None)
+    if opener in ("what", "which"):
+        # "what were they crossing when the video showed...": a "when" or "where" later on
+        # that a subject follows joins a clause; it does not ask.
+        first = ws.index(opener)
+        ws = [
+            w
+            for i, w in enumerate(ws)
+            if not (
+                i > first and w in ("when", "where") and i + 1 < len(ws) and ws[i + 1] not in _ASKING_VERBS
+            )
+        ]
     lowered = " ".join(ws)  # casefolded, chat spellings ("hw", "wat") expanded
     for pattern, qtype in _WH_TYPES:
         if pattern.search(lowered):
             return qtype
-    opener = next((w for w in ws if w in _WH_WORDS), None)
     return "what" if opener in ("what", "which") else None
 
 
