@@ -164,12 +164,12 @@ SLANG = {
     "abt": "about", "cuz": "because", "bc": "because", "coz": "because", "y": "why",
     "n": "and", "tho": "though", "thru": "through", "bout": "about", "wen": "when",
     "whr": "where", "km": "kilometre", "kms": "kilometre", "hrs": "hours", "hr": "hour",
-    "mins": "minutes", "govt": "government", "nk": "north korea", "dprk": "north korea",
+    "mins": "minutes", "govt": "government", "nk": "north korea", "dprk": "north korea", "teh": "the", "hte": "the",
 }  # fmt: skip
 # Questions about the bot itself, not the story.
 _ABOUT_BOT = re.compile(
     r"\b(your|yourself|you'?re|are you|r u|who (made|built|created|programmed) you|"
-    r"do you (like|think|feel|believe))\b"
+    r"do you (like|think|feel|believe|have (feelings|emotions|a name|friends)))\b"
 )
 
 _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -801,7 +801,7 @@ class Matcher:
         core = _FILLER.sub(" ", _EMOTICON.sub(". ", text))  # names keep their capitals
         part = _question_part(core)
         # "how are you", not "imagine pushing your suitcase. what did they carry?"
-        if _ABOUT_BOT.search((part or text).casefold()):
+        if _ABOUT_BOT.search(" ".join(words(part or text))):  # chat spellings expanded: "who made u"
             return Result(text, "unknown", reason=ABOUT_ME)
         if _THANKS.match(text.casefold()) and not _ASKS_WITHIN.search(text.casefold()) and "?" not in text:
             return Result(text, "unknown", reason=THANKS)
