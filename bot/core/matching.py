@@ -269,7 +269,10 @@ _BREAK = (
     r"|\s*[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f]+\s*"
     r"|(?:,|\s(?:but|so|and|then))\s*(?=(?:who|what|when|where|why|how|which)\b)"
 )
-_SENTENCE_BREAK = re.compile(_BREAK, re.IGNORECASE)
+_SENTENCE_BREAK = re.compile(f"({_BREAK})", re.IGNORECASE)
+_DASH = re.compile(r"\s+[-–—]+\s+")
+# Words by which a sentence points back at an earlier one ("this man", "did it work").
+_REFERS_BACK = re.compile(r"\b(this|that|these|those|it|he|him|his|she|her)\b")
 # Also a comma before any question ("aww sounds fun tbh, were they cheering?"), for dropping
 # clauses that are only chatter.
 _CLAUSE_BREAK = re.compile(
@@ -364,12 +367,15 @@ def _counted(
 def _question_part(text: str) -> str | None:
     """The last sentence of a message of several that asks something ("...so cold. where did
     they cross?"), or None when the message is one sentence."""
-    parts = [p.strip() for p in _SENTENCE_BREAK.split(text) if p and p.strip()]
-    if len(parts) < 2:
+    pieces = _SENTENCE_BREAK.split(text)  # sentences, and what broke them (odd places)
+    if len(pieces) < 3:
         return None
-    for part in reversed(parts):
+    for i in range(len(pieces) - 1, -1, -2):
+        part = pieces[i].strip()
         lowered = part.casefold()
-        if _ASKS_WITHIN.search(lowered):
+        if part and _ASKS_WITHIN.search(lowered):
+            if i > 0 and _DASH.fullmatch(pieces[i - 1]) and _REFERS_BACK.search(lowered):
+                return None  # "Kim Jong-Un - who is this man?" asks about what comes before
             return part if part != text else None
     return None
 

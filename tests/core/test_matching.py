@@ -165,6 +165,35 @@ def test_a_tie_that_wording_does_not_settle_is_left_to_the_reader(matcher: Match
     assert len(result.suggestions) == 3
 
 
+def test_a_when_joining_a_clause_does_not_make_it_a_when_question(matcher: Matcher) -> None:
+    """ "what were they crossing when ..." asks what, not when (no date answers it)."""
+    result = matcher.match("What were they crossing when the video showed them pushing the trolley?")
+    assert result.best is not None and result.best.entry.id == "railway-bridge"
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("Kim Jong-Un - who is this man?", "kim-jong-un"),
+        ("a hand pushed trolley - why did they have to go home on that", "why-trolley-journey"),
+    ],
+)
+def test_a_question_after_a_dash_that_points_back_reads_the_whole(
+    matcher: Matcher, question: str, entry_id: str
+) -> None:
+    result = matcher.match(question)
+    assert result.best is not None and result.best.entry.id == entry_id
+
+
+@pytest.mark.parametrize(
+    "question", ["how many suitcases did they have", "what did they have on the trolley with them"]
+)
+def test_story_words_inside_everyday_phrases_are_not_synonyms(matcher: Matcher, question: str) -> None:
+    """ "cases" is not luggage ("coronavirus cases"), "have on the trolley" is not clothing."""
+    result = matcher.match(question)
+    assert all(c.entry.id not in ("ties-severed-2020", "thick-clothing") for c in result.candidates)
+
+
 HOSTILE = [
     "", "   ", "\n\t", "x" * 5000, "🚂🚂🚂", "😀", "Z̷̧̛a̴̢l̸g̵o̶ ̷t̸r̴o̵l̸l̶e̷y̸",
     "how\x00 far\x00", "\u202ehow far did they push the trolley", "כמה רחוק הם דחפו", "كم المسافة",

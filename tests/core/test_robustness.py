@@ -148,6 +148,12 @@ def test_your_in_the_chatter_does_not_make_it_a_question_about_the_bot(matcher: 
     assert matcher.match("lol ok. how are you doing today?").outcome == "unknown"
 
 
+@pytest.mark.parametrize("question", ["who made u", "whats ur name", "how old are u", "do u have feelings"])
+def test_chat_spellings_of_questions_about_the_bot_are_small_talk(matcher: Matcher, question: str) -> None:
+    result = matcher.match(question)
+    assert result.outcome == "unknown" and result.small_talk
+
+
 @pytest.mark.parametrize(
     ("question", "entry_id"),
     [
