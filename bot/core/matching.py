@@ -135,7 +135,8 @@ STOPWORDS = frozenset(
     honestly seriously sincerely genuinely iirc ikr imho imo jeez jk k kk lads mates lemme lolol
     nope yep yeah yea yall nvm np okey ooh peeps qq quickie query rofl sir madam sis smh soz
     sry stupid silly sup wassup whatsup tf wtf omfg tysm tyvm ugh uhh ummm welp whoa heck howdy
-    appreciate appreciated aw aww awww ones guy though istg bestie besties lowkey highkey deadass homie""".split()  # noqa: SIM905 - a word list reads best as text
+    appreciate appreciated aw aww awww ones guy though istg bestie besties lowkey highkey deadass homie
+    up off way away""".split()  # noqa: SIM905 - a word list reads best as text
 )
 # Chat phrases around a question, removed before it is read (single filler words are in
 # STOPWORDS): written from how people chat, not from any question set.
