@@ -386,9 +386,16 @@ def _predicate(ws: list[str], terms: list[_Term]) -> _Term | None:
     "who paid for the flight", "eat" in "what did they eat on the train"), or None."""
     for i, word in enumerate(ws):
         if word in _WH_WORDS:
-            after = [t for t in terms if t.start > i]
+            after = [t for t in terms if t.start > i and t.original not in _KIND_WORDS]
             return after[0] if after and after[0].start <= i + PREDICATE_REACH else None
     return None
+
+
+# Words that say what kind of answer is wanted, not what it is about ("which city", "how
+# long a time", "what place"): never the word a question asks about.
+_KIND_WORDS = frozenset(
+    ["city", "town", "place", "country", "year", "date", "month", "people", "person", "part"]
+)
 
 
 _SMALL_WORDS = sorted(w for w in STOPWORDS if len(w) >= 4 or w in _WH_WORDS)

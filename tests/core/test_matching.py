@@ -194,6 +194,12 @@ def test_story_words_inside_everyday_phrases_are_not_synonyms(matcher: Matcher, 
     assert all(c.entry.id not in ("ties-severed-2020", "thick-clothing") for c in result.candidates)
 
 
+def test_a_word_for_the_kind_of_answer_is_not_what_is_asked(matcher: Matcher) -> None:
+    """ "which town": no entry need say "town" to answer it; Vladivostok is the town."""
+    result = matcher.match("which town did their plane take off from?")
+    assert result.best is not None and result.best.entry.id == "vladivostok-departure"
+
+
 HOSTILE = [
     "", "   ", "\n\t", "x" * 5000, "🚂🚂🚂", "😀", "Z̷̧̛a̴̢l̸g̵o̶ ̷t̸r̴o̵l̸l̶e̷y̸",
     "how\x00 far\x00", "\u202ehow far did they push the trolley", "כמה רחוק הם דחפו", "كم المسافة",
