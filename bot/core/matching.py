@@ -136,7 +136,8 @@ STOPWORDS = frozenset(
     nope yep yeah yea yall nvm np okey ooh peeps qq quickie query rofl sir madam sis smh soz
     sry stupid silly sup wassup whatsup tf wtf omfg tysm tyvm ugh uhh ummm welp whoa heck howdy
     appreciate appreciated aw aww awww ones guy though istg bestie besties lowkey highkey deadass homie
-    up off way away""".split()  # noqa: SIM905 - a word list reads best as text
+    up off way away
+    dont doesnt didnt isnt wasnt arent werent cant couldnt wont wouldnt havent hasnt hadnt im ive youre theyre""".split()  # noqa: SIM905 - a word list reads best as text
 )
 # Chat phrases around a question, removed before it is read (single filler words are in
 # STOPWORDS): written from how people chat, not from any question set.
