@@ -272,9 +272,12 @@ _BREAK = (
     r"|(?:,|\s(?:but|so|and|then))\s*(?=(?:who|what|when|where|why|how|which)\b)"
 )
 _SENTENCE_BREAK = re.compile(f"({_BREAK})", re.IGNORECASE)
-_DASH = re.compile(r"\s+[-–—]+\s+")
+_JOINS = re.compile(r"\s+[-–—]+\s+|,\s*")  # a dash or a comma: the sentence goes on
 # Words by which a sentence points back at an earlier one ("this man", "did it work").
-_REFERS_BACK = re.compile(r"\b(this|that|these|those|it|he|him|his|she|her)\b")
+_REFERS_BACK = re.compile(
+    r"\b(it|he|him|his|she|her)\b|\b(this|that|these|those)\b(?=\s*(?:[?.!]|$)|\s+(?:man|woman|guy|person|"
+    r"people|place|one|ones|thing|country|city|was|is|were|are)\b)"
+)  # but not "that trolley", "at this point"
 # Also a comma before any question ("aww sounds fun tbh, were they cheering?"), for dropping
 # clauses that are only chatter.
 _CLAUSE_BREAK = re.compile(
@@ -376,7 +379,7 @@ def _question_part(text: str) -> str | None:
         part = pieces[i].strip()
         lowered = part.casefold()
         if part and _ASKS_WITHIN.search(lowered):
-            if i > 0 and _DASH.fullmatch(pieces[i - 1]) and _REFERS_BACK.search(lowered):
+            if i > 0 and _JOINS.fullmatch(pieces[i - 1]) and _REFERS_BACK.search(lowered):
                 return None  # "Kim Jong-Un - who is this man?" asks about what comes before
             return part if part != text else None
     return None

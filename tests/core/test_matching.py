@@ -176,9 +176,11 @@ def test_a_when_joining_a_clause_does_not_make_it_a_when_question(matcher: Match
     [
         ("Kim Jong-Un - who is this man?", "kim-jong-un"),
         ("a hand pushed trolley - why did they have to go home on that", "why-trolley-journey"),
+        ("the return to russia, which day was that?", "when-returned"),
+        ("haha that pic is wild, what were they carrying on that trolley?", "luggage-on-trolley"),
     ],
 )
-def test_a_question_after_a_dash_that_points_back_reads_the_whole(
+def test_a_question_after_a_dash_or_comma_that_points_back_reads_the_whole(
     matcher: Matcher, question: str, entry_id: str
 ) -> None:
     result = matcher.match(question)
