@@ -276,13 +276,14 @@ _JOINS = re.compile(r"\s+[-–—]+\s+|,\s*")  # a dash or a comma: the sentence
 # Words by which a sentence points back at an earlier one ("this man", "did it work").
 _REFERS_BACK = re.compile(
     r"\b(it|he|him|his|she|her)\b|\b(this|that|these|those)\b(?=\s*(?:[?.!]|$)|\s+(?:man|woman|guy|person|"
-    r"people|place|one|ones|thing|country|city|was|is|were|are)\b)"
+    r"people|place|one|ones|thing|country|city|was|is|were|are|true|right|so|real|correct)\b)"
 )  # but not "that trolley", "at this point"
 # Also a comma before any question ("aww sounds fun tbh, were they cheering?"), for dropping
 # clauses that are only chatter.
 _CLAUSE_BREAK = re.compile(
     _BREAK + r"|,\s*(?=(?:did|does|do|is|are|was|were|can|could|has|have|had)\b)", re.IGNORECASE
 )
+_YES_NO = re.compile(r"(did|does|do|is|are|was|were|can|could|has|have|had|will|would)\b")
 _THANKS = re.compile(r"\W*(thanks?|thank you|thx|ty|tysm|tyvm|cheers|much appreciated|appreciate it)\b")
 _ASKS_WITHIN = re.compile(r"\b(who|what|when|where|why|how|which)\b")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
@@ -371,17 +372,26 @@ def _counted(
 
 def _question_part(text: str) -> str | None:
     """The last sentence of a message of several that asks something ("...so cold. where did
-    they cross?"), or None when the message is one sentence."""
+    they cross?"), else its last yes/no question ("...all morning. Does it say so?"), or None
+    when the message is one sentence."""
     pieces = _SENTENCE_BREAK.split(text)  # sentences, and what broke them (odd places)
     if len(pieces) < 3:
         return None
-    for i in range(len(pieces) - 1, -1, -2):
-        part = pieces[i].strip()
-        lowered = part.casefold()
-        if part and _ASKS_WITHIN.search(lowered):
-            if i > 0 and _JOINS.fullmatch(pieces[i - 1]) and _REFERS_BACK.search(lowered):
-                return None  # "Kim Jong-Un - who is this man?" asks about what comes before
-            return part if part != text else None
+
+    def asks_what(i: int) -> bool:
+        return _ASKS_WITHIN.search(pieces[i].casefold()) is not None
+
+    def asks_yes_or_no(i: int) -> bool:
+        marked = pieces[i].rstrip().endswith("?") or (pieces[i + 1 : i + 2] != [] and "?" in pieces[i + 1])
+        return marked and _YES_NO.match(pieces[i].strip().casefold()) is not None
+
+    for asks in (asks_what, asks_yes_or_no):
+        for i in range(len(pieces) - 1, -1, -2):
+            part = pieces[i].strip()
+            if part and asks(i):
+                if i > 0 and _JOINS.fullmatch(pieces[i - 1]) and _REFERS_BACK.search(part.casefold()):
+                    return None  # "Kim Jong-Un - who is this man?" asks about what comes before
+                return part if part != text else None
     return None
 
 

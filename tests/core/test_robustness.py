@@ -128,6 +128,12 @@ def test_a_slip_in_a_question_word_is_undone(matcher: Matcher, question: str, en
             "this is wild. honestly cannot imagine it :( how far did they push the handcart",
             {"trolley-distance", "sorokin-push-distance"},  # the article gives both distances
         ),
+        (  # a yes/no question after chatter, and chatter after it
+            "As a parent the first thing I think of is food. Are the grocery shops in Pyongyang"
+            " actually running out? I'd be terrified if I couldn't feed my kids.",
+            {"food-shortage"},
+        ),
+        ("So why did North Korea shut its borders? Was it the pandemic?", {"why-borders-closed"}),
     ],
 )
 def test_the_question_in_a_chatty_message_is_found(
