@@ -371,21 +371,23 @@ def _counted(
 
 
 def _question_part(text: str) -> str | None:
-    """The last sentence of a message of several that asks something ("...so cold. where did
-    they cross?"), else its last yes/no question ("...all morning. Does it say so?"), or None
-    when the message is one sentence."""
+    """The sentence of a message of several that asks: the last that asks what/who/why... with
+    a question mark, else the last that asks one at all, else the last yes/no question ("...all
+    morning. Does it say so?"); None when the message is one sentence."""
     pieces = _SENTENCE_BREAK.split(text)  # sentences, and what broke them (odd places)
     if len(pieces) < 3:
         return None
+
+    def marked(i: int) -> bool:
+        return pieces[i].rstrip().endswith("?") or (i + 1 < len(pieces) and "?" in pieces[i + 1])
 
     def asks_what(i: int) -> bool:
         return _ASKS_WITHIN.search(pieces[i].casefold()) is not None
 
     def asks_yes_or_no(i: int) -> bool:
-        marked = pieces[i].rstrip().endswith("?") or (pieces[i + 1 : i + 2] != [] and "?" in pieces[i + 1])
-        return marked and _YES_NO.match(pieces[i].strip().casefold()) is not None
+        return marked(i) and _YES_NO.match(pieces[i].strip().casefold()) is not None
 
-    for asks in (asks_what, asks_yes_or_no):
+    for asks in (lambda i: marked(i) and asks_what(i), asks_what, asks_yes_or_no):
         for i in range(len(pieces) - 1, -1, -2):
             part = pieces[i].strip()
             if part and asks(i):
