@@ -278,11 +278,9 @@ _REFERS_BACK = re.compile(
     r"\b(it|he|him|his|she|her)\b|\b(this|that|these|those)\b(?=\s*(?:[?.!]|$)|\s+(?:man|woman|guy|person|"
     r"people|place|one|ones|thing|country|city|was|is|were|are|true|right|so|real|correct)\b)"
 )  # but not "that trolley", "at this point"
-# Also a comma before any question ("aww sounds fun tbh, were they cheering?"), for dropping
-# clauses that are only chatter.
-_CLAUSE_BREAK = re.compile(
-    _BREAK + r"|,\s*(?=(?:did|does|do|is|are|was|were|can|could|has|have|had)\b)", re.IGNORECASE
-)
+# Also any comma ("aww sounds fun tbh, were they cheering?", "how long was the ride, sounds
+# brutal"), for dropping clauses that are only chatter.
+_CLAUSE_BREAK = re.compile(_BREAK + r"|,\s*", re.IGNORECASE)
 _YES_NO = re.compile(r"(did|does|do|is|are|was|were|can|could|has|have|had|will|would)\b")
 _THANKS = re.compile(r"\W*(thanks?|thank you|thx|ty|tysm|tyvm|cheers|much appreciated|appreciate it)\b")
 _ASKS_WITHIN = re.compile(r"\b(who|what|when|where|why|how|which)\b")

@@ -134,6 +134,7 @@ def test_a_slip_in_a_question_word_is_undone(matcher: Matcher, question: str, en
             {"food-shortage"},
         ),
         ("So why did North Korea shut its borders? Was it the pandemic?", {"why-borders-closed"}),
+        ("hey how long was that train ride, sounds brutal", {"train-ride-length"}),
     ],
 )
 def test_the_question_in_a_chatty_message_is_found(
