@@ -407,10 +407,12 @@ def _predicate(ws: list[str], terms: list[_Term]) -> _Term | None:
     return None
 
 
-# Words that say what kind of answer is wanted, not what it is about ("which city", "how
-# long a time", "what place"): never the word a question asks about.
+# Words that say what kind of answer is wanted, not what it is about ("which city", "what
+# place"), and verbs too light to be asked about ("who made the trip", "at what point"):
+# never the word a question asks about.
 _KIND_WORDS = frozenset(
-    ["city", "town", "place", "country", "year", "date", "month", "people", "person", "part"]
+    """city town place country year date month people person part point
+    make made makes take took taken takes go went gone goes come came""".split()  # noqa: SIM905
 )
 
 
