@@ -129,7 +129,7 @@ STOPWORDS = frozenset(
     thing things stuff article story report cheers mate buddy dude pal bro wow cool nice
     great awesome crazy interesting brr oh ah well anyway heard read saw seen radio news
     one more other good morning sorry dumb q omg yikes rn wait lmk idk tbh ngl fr xd
-    totally literally basically whats wheres whos hows whens whys thats
+    totally literally basically thats
     afaik alright anybody somebody bruh chat chatbot damn eh ehh er erm fam
     folks fwiw fyi gals gimme gonna wanna kinda sorta gosh greetings hehe hellooo heyyy hm huh
     honestly seriously sincerely genuinely iirc ikr imho imo jeez jk k kk lads mates lemme lolol
@@ -169,6 +169,8 @@ SLANG = {
     "n": "and", "tho": "though", "thru": "through", "bout": "about", "wen": "when",
     "whr": "where", "km": "kilometre", "kms": "kilometre", "hrs": "hours", "hr": "hour",
     "mins": "minutes", "govt": "government", "nk": "north korea", "dprk": "north korea", "teh": "the", "hte": "the",
+    "whats": "what is", "wheres": "where is", "whos": "who is", "hows": "how is", "whens": "when is",
+    "whys": "why is", "whered": "where did", "whyd": "why did", "howd": "how did", "whatd": "what did",
 }  # fmt: skip
 # Questions about the bot itself, not the story.
 _ABOUT_BOT = re.compile(
@@ -410,6 +412,8 @@ def _predicate(ws: list[str], terms: list[_Term]) -> _Term | None:
 # Words that say what kind of answer is wanted, not what it is about ("which city", "what
 # place"), and verbs too light to be asked about ("who made the trip", "at what point"):
 # never the word a question asks about.
+# Terms (stems) of a question that asks for a name: "what's the bridge called", "her name".
+_NAMING = frozenset(["name", "call"])
 _KIND_WORDS = frozenset(
     """city town place country year date month people person part point
     make made makes take took taken takes go went gone goes come came""".split()  # noqa: SIM905
@@ -874,6 +878,10 @@ class Matcher:
         if aged is not None and aged.known and ages and aged.key not in ages:
             return Result(text, "unknown", (), f"the best entry gives another age than {aged.original}'s")
         asked = _predicate(ws, terms)
+        naming = next((t for t in terms if t.key in _NAMING), None)
+        if naming is not None and not _NAMING.intersection(self._entry_vocab[self._index[best.entry.id]]):
+            # "what's the bridge called": an entry that names no name does not answer it.
+            return Result(text, "suggest", suggestions, f"the best entry gives no {naming.original}")
         if (
             asked is not None
             and asked.key not in self._entry_vocab[self._index[best.entry.id]]

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.core.evaluation import evaluate, load_cases
 from bot.core.knowledge import KnowledgeBase, load_knowledge
-from bot.core.matching import ANSWER_THRESHOLD, LONE_THRESHOLD, Matcher, stem, words
+from bot.core.matching import ANSWER_THRESHOLD, LONE_THRESHOLD, Matcher, question_type, stem, words
 from bot.core.text import MAX_QUESTION_CHARS, clean_question
 from tests.conftest import ROOT, SHIPPED
 
@@ -200,6 +200,28 @@ def test_a_word_for_the_kind_of_answer_is_not_what_is_asked(matcher: Matcher) ->
     """ "which town": no entry need say "town" to answer it; Vladivostok is the town."""
     result = matcher.match("which town did their plane take off from?")
     assert result.best is not None and result.best.entry.id == "vladivostok-departure"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["whats the name of the railway bridge they crossed", "what's the bridge they crossed called?"],
+)
+def test_asking_a_name_no_entry_gives_is_not_answered(matcher: Matcher, question: str) -> None:
+    """The article says "a railway bridge" and never names it."""
+    assert matcher.match(question).outcome != "answer"
+
+
+def test_filming_is_not_the_video(matcher: Matcher) -> None:
+    """Who filmed the video is never said; who posted it is."""
+    assert matcher.match("who filmed the video of the trolley?").outcome != "answer"
+
+
+@pytest.mark.parametrize(
+    ("question", "qtype"),
+    [("wheres the trolley now", "where"), ("whos sorokin", "who"), ("whats on it", "what")],
+)
+def test_question_words_typed_without_apostrophes_still_type_the_question(question: str, qtype: str) -> None:
+    assert question_type(question) == qtype
 
 
 HOSTILE = [
