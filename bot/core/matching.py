@@ -804,10 +804,15 @@ class Matcher:
 
         Ordinary English words are left alone: "weather" must not become "feather".
         """
-        if len(word) < TYPO_MIN_LENGTH or word.isdigit():
+        if word.isdigit() or self._common.get(word, COMMON_RANK_RARE) < COMMON_RANK_RARE:
             return None
-        if self._common.get(word, COMMON_RANK_RARE) < COMMON_RANK_RARE:
-            return None
+        if len(word) < TYPO_MIN_LENGTH:
+            if len(word) < 3:
+                return None
+            # A three-letter word is only repaired when its last two letters were swapped
+            # ("bsu": bus); "asd" is a keyboard mash, not "sad".
+            swapped = word[0] + word[2] + word[1]
+            return self._forms.get(swapped)
         # One slip (a letter wrong, missing, extra or two swapped) in a short word, two in
         # a long one.
         max_edits = 1 if len(word) <= TYPO_SHORT_WORD else 2

@@ -155,6 +155,12 @@ def test_your_in_the_chatter_does_not_make_it_a_question_about_the_bot(matcher: 
     assert matcher.match("lol ok. how are you doing today?").outcome == "unknown"
 
 
+def test_a_three_letter_word_with_its_last_letters_swapped_is_repaired(matcher: Matcher) -> None:
+    best = matcher.match("how long were they on the bsu").best
+    assert best is not None and best.entry.id == "bus-ride-length"
+    assert matcher.match("asd").outcome == "unknown"  # a keyboard mash, not "sad"
+
+
 @pytest.mark.parametrize("question", ["who made u", "whats ur name", "how old are u", "do u have feelings"])
 def test_chat_spellings_of_questions_about_the_bot_are_small_talk(matcher: Matcher, question: str) -> None:
     result = matcher.match(question)
