@@ -764,7 +764,8 @@ class Matcher:
             if word not in STOPWORDS and stemmed not in self._stems:
                 small = _repair_small_word(word, self._common)
                 if small is not None:  # "whree" -> "where": a question word, not a term
-                    ws[i] = word = stemmed = small
+                    ws[i] = word = small
+                    stemmed = stem(small)
                 else:
                     fixed = self._repair(word)
             stems.append(fixed or stemmed)
