@@ -151,7 +151,7 @@ _FILLER = re.compile(
     r"to be honest|not gonna lie|no cap|for real( though| tho)?|for (my )?homework|"
     r"(my|our)( \w+){1,2} (asks?|asked|wants to know|wanted to know|was asking|is asking|was wondering)( me| us)?|"
     r"explain (it )?like (i'?m|he'?s|she'?s|they'?re|i am|he is|she is) \w+|i forgot( the name| it)?( already)?|"
-    r"or nah|\w+ nerd here|"
+    r"or nah|\w+ nerd here|(so )?(you'?re|are you) (telling|saying) (me|that)|"
     r"(according to|in|from) (the|this|that) (article|story|news|report)|the (article|story) says|"
     r"from what i (read|heard|saw)|(please |pls |plz )?help( me)?( out)?(?=\W)|"
     r"(every ?one|people|every ?body)('s| is| are)? (talking|going on) about|i keep (hearing|reading)( about| that)?|"
@@ -279,7 +279,7 @@ _SENTENCE_BREAK = re.compile(f"({_BREAK})", re.IGNORECASE)
 _JOINS = re.compile(r"\s+[-–—]+\s+|,\s*")  # a dash or a comma: the sentence goes on
 # Words by which a sentence points back at an earlier one ("this man", "did it work").
 _REFERS_BACK = re.compile(
-    r"\b(it|he|him|his|she|her)\b|\b(this|that|these|those)\b(?=\s*(?:[?.!]|$)|\s+(?:man|woman|guy|person|"
+    r"\b(it|he|him|his|she|her)\b|\bthere(?=\s*(?:[?.!]|$))|\b(this|that|these|those)\b(?=\s*(?:[?.!]|$)|\s+(?:man|woman|guy|person|"
     r"people|place|one|ones|thing|country|city|was|is|were|are|true|right|so|real|correct)\b)"
 )  # but not "that trolley", "at this point"
 # Also any comma ("aww sounds fun tbh, were they cheering?", "how long was the ride, sounds
@@ -843,7 +843,7 @@ class Matcher:
         core = _FILLER.sub(" ", _EMOTICON.sub(". ", text))  # names keep their capitals
         part = _question_part(core)
         # "how are you", not "imagine pushing your suitcase. what did they carry?"
-        if _ABOUT_BOT.search(" ".join(words(part or text))):  # chat spellings expanded: "who made u"
+        if _ABOUT_BOT.search(" ".join(words(part or core))):  # chat spellings expanded: "who made u"
             return Result(text, "unknown", reason=ABOUT_ME)
         if _THANKS.match(text.casefold()) and not _ASKS_WITHIN.search(text.casefold()) and "?" not in text:
             return Result(text, "unknown", reason=THANKS)
