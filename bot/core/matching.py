@@ -181,7 +181,10 @@ _ABOUT_BOT = re.compile(
 _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), qtype)
     for pattern, qtype in (
-        (r"\bhow long\b|\bduration\b|\bhow many (hours|days|minutes|weeks|months|years)\b", "how-long"),
+        (
+            r"\bhow long\b|\bduration\b|\bhow (many|much) (time|hours|days|minutes|weeks|months|years)\b",
+            "how-long",
+        ),
         (
             r"\bhow far\b|\bdistance\b|\bhow many (km|kilometres?|kilometers?|miles?|metres?|meters?)\b",
             "how-far",
@@ -872,7 +875,7 @@ class Matcher:
         missing = self._missing_names(terms, best.entry)
         if missing:
             return Result(text, "unknown", (), f"not in the best entry: {', '.join(missing)}")
-        counted = _counted(ws, terms)
+        counted = _counted(ws, terms) if qtype != "how-long" else None  # "how much time"
         if (
             counted is not None
             and counted.known
