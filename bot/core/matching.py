@@ -137,7 +137,8 @@ STOPWORDS = frozenset(
     sry stupid silly sup wassup whatsup tf wtf omfg tysm tyvm ugh uhh ummm welp whoa heck howdy
     appreciate appreciated aw aww awww ones guy though istg bestie besties lowkey highkey deadass homie
     up off way away
-    dont doesnt didnt isnt wasnt arent werent cant couldnt wont wouldnt havent hasnt hadnt im ive youre theyre""".split()  # noqa: SIM905 - a word list reads best as text
+    dont doesnt didnt isnt wasnt arent werent cant couldnt wont wouldnt havent hasnt hadnt im ive youre theyre
+    instead rather everyone everybody somewhere anywhere finally per""".split()  # noqa: SIM905 - a word list reads best as text
 )
 # Chat phrases around a question, removed before it is read (single filler words are in
 # STOPWORDS): written from how people chat, not from any question set.
@@ -151,7 +152,8 @@ _FILLER = re.compile(
     r"to be honest|not gonna lie|no cap|for real( though| tho)?|for (my )?homework|"
     r"(my|our)( \w+){1,2} (asks?|asked|wants to know|wanted to know|was asking|is asking|was wondering)( me| us)?|"
     r"explain (it )?like (i'?m|he'?s|she'?s|they'?re|i am|he is|she is) \w+|i forgot( the name| it)?( already)?|"
-    r"or nah|\w+ nerd here|(so )?(you'?re|are you) (telling|saying) (me|that)|"
+    r"or nah|\w+ nerd here|for (some|any)(one|body) who (does ?n'?t|does not|has ?n'?t|is ?n'?t) \w+( \w+)?( news| politics)?|"
+    r"(so )?(you'?re|are you) (telling|saying) (me|that)|"
     r"(according to|in|from) (the|this|that) (article|story|news|report)|the (article|story) says|"
     r"from what i (read|heard|saw)|(please |pls |plz )?help( me)?( out)?(?=\W)|"
     r"(every ?one|people|every ?body)('s| is| are)? (talking|going on) about|i keep (hearing|reading)( about| that)?|"
@@ -194,7 +196,10 @@ _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"|\bhow (old|cold|hot|warm|big|large|small|tall|heavy|fast|slow|wide|deep|high|heavy)\b",
             "how-many",
         ),
-        (r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b", "why"),
+        (
+            r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b|\bwhat (made|prompted|forced|caused|motivated|drove)\b",
+            "why",
+        ),
         (r"\bwho(m|se)?\b", "who"),
         (r"\bwhen\b|\bwhat (time|day|year|date)\b|\bwhich (day|year)\b|\bdate\b", "when"),
         (r"\bwhere\b|\bwhich (city|country|river|place)\b", "where"),
