@@ -218,9 +218,14 @@ def test_filming_is_not_the_video(matcher: Matcher) -> None:
 
 @pytest.mark.parametrize(
     ("question", "qtype"),
-    [("wheres the trolley now", "where"), ("whos sorokin", "who"), ("whats on it", "what")],
+    [
+        ("wheres the trolley now", "where"),
+        ("whos sorokin", "who"),
+        ("whats on it", "what"),
+        ("what prompted the embassy staff to go home", "why"),
+    ],
 )
-def test_question_words_typed_without_apostrophes_still_type_the_question(question: str, qtype: str) -> None:
+def test_question_words_and_their_everyday_forms_type_the_question(question: str, qtype: str) -> None:
     assert question_type(question) == qtype
 
 
