@@ -138,7 +138,7 @@ STOPWORDS = frozenset(
     appreciate appreciated aw aww awww ones guy though istg bestie besties lowkey highkey deadass homie
     up off way away
     dont doesnt didnt isnt wasnt arent werent cant couldnt wont wouldnt havent hasnt hadnt im ive youre theyre
-    instead rather everyone everybody somewhere anywhere finally per""".split()  # noqa: SIM905 - a word list reads best as text
+    instead rather everyone everybody somewhere anywhere finally per fellow""".split()  # noqa: SIM905 - a word list reads best as text
 )
 # Chat phrases around a question, removed before it is read (single filler words are in
 # STOPWORDS): written from how people chat, not from any question set.
@@ -197,7 +197,7 @@ _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "how-many",
         ),
         (
-            r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b|\bwhat (made|prompted|forced|caused|motivated|drove)\b",
+            r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b|\bwhat (made|prompted|forced|caused|motivated|drove|is driving)\b",
             "why",
         ),
         (r"\bwho(m|se)?\b", "who"),
