@@ -248,8 +248,13 @@ for "how long", a distance, a time, a place."""
 
 _COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
 _AGEING = frozenset({("how", "old")})
+_LASTING = frozenset({("how", "long")})
+_TIME_UNITS = frozenset(
+    ["minute", "minutes", "hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years"]
+)
+DURATION_REACH = 4  # words between a duration and what it is the duration of, in an answer
 _OWNER = re.compile(r"\b(\w+)'s\b")  # "sorokin's daughter"
-_COUNTS_OR_AGES = re.compile(r"\b(how many|how much|number of|how old)\b")
+_COUNTS_OR_AGES = re.compile(r"\b(how many|how much|number of|how old|how long)\b")
 _CONTRACTIONS = frozenset(
     ["it's", "that's", "what's", "who's", "where's", "when's", "how's", "there's", "he's", "she's", "let's"]
 )
@@ -367,14 +372,16 @@ def _counted(
 ) -> _Term | None:
     """What a "how many" question counts ("children" in "how many children were there"), or
     (with `asking` _AGEING) whose age a "how old" question asks ("daughter" in "how old was
-    Sorokin's daughter"); None for other questions, and when a synonym phrase takes in the
-    "how many" itself ("how many people" as a group's size)."""
+    Sorokin's daughter"), or (_LASTING) what a "how long" question asks the duration of ("bus"
+    in "how long were they on the bus"); None for other questions, and when a synonym phrase
+    takes in the "how many" itself ("how many people" as a group's size)."""
+    reach = 5 if asking is _LASTING else 3
     for i in range(len(ws) - 1):
         if (ws[i], ws[i + 1]) in asking:
             if any(t.start <= i < t.end for t in terms):  # a synonym phrase took in "how many"
                 return None
             after = [t for t in terms if t.start >= i + 2]
-            if not after or after[0].start > i + 3:
+            if not after or after[0].start > i + reach:
                 return None
             return after[1] if after[0].owner and len(after) > 1 else after[0]
     return None
@@ -667,10 +674,15 @@ class Matcher:
         # its "how old" phrasings (empty: it gives none).
         self._counts: list[set[str]] = []
         self._ages: list[set[str]] = []
+        self._lasts: list[set[str]] = []  # what the entry gives a duration of
+        self._told: list[set[str]] = []  # what its answer tells of
         for entry, fact in zip(kb.entries, facts, strict=True):
-            counted, aged = self._counted_by(entry)
+            counted, aged, lasted = self._counted_by(entry)
             self._counts.append(fact | counted)
             self._ages.append(aged)
+            told, timed = self._timed(entry.answer)
+            self._told.append(told)
+            self._lasts.append(lasted | timed)
         del self._words_of
         # Whether each entry's answer has what a question type needs (a number, a time, ...).
         self._has_shape = {
@@ -714,18 +726,29 @@ class Matcher:
                 i += 1
         return out
 
-    def _counted_by(self, entry: Entry) -> tuple[set[str], set[str]]:
+    def _counted_by(self, entry: Entry) -> tuple[set[str], set[str], set[str]]:
         """What the entry's own "how many" phrasings count ("months" in "how many months were the
-        borders sealed"), and whose age its "how old" phrasings ask ("daughter")."""
+        borders sealed"), whose age its "how old" phrasings ask ("daughter"), and what its "how
+        long" phrasings ask the duration of ("bus" in "how long was the bus ride")."""
         counted: set[str] = set()
         aged: set[str] = set()
+        lasted: set[str] = set()
         for phrasing in entry.phrasings:
             if _COUNTS_OR_AGES.search(phrasing.casefold()):
                 ws, terms = self._spans(phrasing)
-                for found, into in ((_counted(ws, terms), counted), (_counted(ws, terms, _AGEING), aged)):
+                for asking, into in ((_COUNTING, counted), (_AGEING, aged), (_LASTING, lasted)):
+                    found = _counted(ws, terms, asking)
                     if found is not None:
                         into.add(found.key)
-        return counted, aged
+        return counted, aged, lasted
+
+    def _timed(self, answer: str) -> tuple[set[str], set[str]]:
+        """The terms of an answer, and those it gives a duration of: the ones a few words from
+        a time unit ("bus" in "two hours on a bus"; not "flew" at the far end of the sentence)."""
+        ws, terms = self._spans(answer)
+        units = [i for i, w in enumerate(ws) if w in _TIME_UNITS]
+        timed = {t.key for t in terms if any(abs(t.start - i) <= DURATION_REACH for i in units)}
+        return {t.key for t in terms}, timed
 
     def _spans(self, text: str) -> tuple[list[str], list[_Term]]:
         """A knowledge-base text's words and content terms with their spans, as `_analyse`
@@ -891,6 +914,15 @@ class Matcher:
         ages = self._ages[self._index[best.entry.id]]
         if aged is not None and aged.known and ages and aged.key not in ages:
             return Result(text, "unknown", (), f"the best entry gives another age than {aged.original}'s")
+        lasted = _counted(ws, terms, _LASTING)
+        if (
+            qtype == "how-long"
+            and lasted is not None
+            and lasted.key in self._told[self._index[best.entry.id]]
+            and lasted.key not in self._lasts[self._index[best.entry.id]]
+        ):
+            # "how long was the flight": the entry tells of the flight, but times only the rest.
+            return Result(text, "unknown", (), f"the best entry gives no duration of {lasted.original}")
         asked = _predicate(ws, terms)
         naming = next((t for t in terms if t.key in _NAMING), None)
         if naming is not None and not _NAMING.intersection(self._entry_vocab[self._index[best.entry.id]]):

@@ -112,6 +112,13 @@ def test_how_old_asks_the_age_of_whom_the_entry_gives(
         assert result.best is not None and result.best.entry.id == entry_id
 
 
+def test_how_long_something_lasted_the_answer_only_mentions_is_unknown(matcher: Matcher) -> None:
+    """The journey's answer times the train and the bus, and only mentions the flight."""
+    assert matcher.match("how long was the flight to moscow").outcome == "unknown"
+    best = matcher.match("how long did they spend on the bus after the train?").best
+    assert best is not None and best.entry.id == "bus-ride-length"
+
+
 def test_how_many_with_a_counted_word_in_the_answer_is_answered(matcher: Matcher) -> None:
     result = matcher.match("how many hours did the bus part take")
     assert result.best is not None and result.best.entry.id == "bus-ride-length"
