@@ -249,6 +249,15 @@ for "how long", a distance, a time, a place."""
 _COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
 _AGEING = frozenset({("how", "old")})
 _LASTING = frozenset({("how", "long")})
+# "What month/year/time ...": the answer must give that, not just any time ("on a Thursday").
+_WHEN_ASKED = re.compile(r"\b(what|which) (month|year|time|date)\b")
+_MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
+_WHEN_GIVEN = {
+    "month": re.compile(rf"\b({_MONTHS})\b"),
+    "year": re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\bcentury\b"),
+    "time": re.compile(r"\d:\d\d|\b\d+ ?(am|pm)\b|\b(morning|afternoon|evening|night|midnight|noon|dawn)\b"),
+    "date": re.compile(rf"\b\d{{1,2}}(st|nd|rd|th)?( of)? ({_MONTHS})\b|\b({_MONTHS}) \d{{1,2}}\b|\d/\d"),
+}
 _TIME_UNITS = frozenset(
     ["minute", "minutes", "hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years"]
 )
@@ -914,6 +923,10 @@ class Matcher:
         ages = self._ages[self._index[best.entry.id]]
         if aged is not None and aged.known and ages and aged.key not in ages:
             return Result(text, "unknown", (), f"the best entry gives another age than {aged.original}'s")
+        unit = _WHEN_ASKED.search(" ".join(ws))
+        if unit is not None and not _WHEN_GIVEN[unit.group(2)].search(best.entry.answer.casefold()):
+            # "what month did they cross": a Thursday is not a month.
+            return Result(text, "unknown", (), f"the best entry gives no {unit.group(2)}")
         lasted = _counted(ws, terms, _LASTING)
         if (
             qtype == "how-long"

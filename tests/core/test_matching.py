@@ -119,6 +119,17 @@ def test_how_long_something_lasted_the_answer_only_mentions_is_unknown(matcher: 
     assert best is not None and best.entry.id == "bus-ride-length"
 
 
+@pytest.mark.parametrize(
+    ("question", "outcome"),
+    [("what month did they cross the border?", "unknown"), ("what year did north korea cut ties", "answer")],
+)
+def test_asking_what_month_or_year_needs_an_answer_that_gives_one(
+    matcher: Matcher, question: str, outcome: str
+) -> None:
+    """They came back "on a Thursday": no month; the ties were cut "in 2020": a year."""
+    assert matcher.match(question).outcome == outcome
+
+
 def test_how_many_with_a_counted_word_in_the_answer_is_answered(matcher: Matcher) -> None:
     result = matcher.match("how many hours did the bus part take")
     assert result.best is not None and result.best.entry.id == "bus-ride-length"
