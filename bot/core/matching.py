@@ -96,6 +96,9 @@ TYPO_MIN_LENGTH = 4
 """Shorter words are not repaired: too many real words are one slip apart."""
 TYPO_FACTOR = 0.9
 """A repaired word counts 90% of a word spelt right."""
+# A question of at most this many words after a dash or comma ("... - who went?") asks
+# about what comes before it, so the message is read whole.
+SHORT_PART = 2
 MIN_WEIGHT = 0.25
 """The weight floor for a term that appears in every entry (it still shows the topic)."""
 MAX_POSTINGS = 5000
@@ -152,7 +155,7 @@ _FILLER = re.compile(
     r"to be honest|not gonna lie|no cap|for real( though| tho)?|for (my )?homework|"
     r"(my|our)( \w+){1,2} (asks?|asked|wants to know|wanted to know|was asking|is asking|was wondering)( me| us)?|"
     r"explain (it )?like (i'?m|he'?s|she'?s|they'?re|i am|he is|she is) \w+|i forgot( the name| it)?( already)?|"
-    r"or nah|\w+ nerd here|for (some|any)(one|body) who (does ?n'?t|does not|has ?n'?t|is ?n'?t) \w+( \w+)?( news| politics)?|"
+    r"or nah|\w+ nerd here|for (those of us|some(one|body)|any(one|body)|people) (who|that) [^?.!,]{0,30}?\b(news|politics)\b|"
     r"(so )?(you'?re|are you) (telling|saying) (me|that)|"
     r"(according to|in|from) (the|this|that) (article|story|news|report)|the (article|story) says|"
     r"from what i (read|heard|saw)|(please |pls |plz )?help( me)?( out)?(?=\W)|"
@@ -201,7 +204,10 @@ _WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "why",
         ),
         (r"\bwho(m|se)?\b", "who"),
-        (r"\bwhen\b|\bwhat (time|day|year|date)\b|\bwhich (day|year)\b|\bdate\b", "when"),
+        (
+            r"\bwhen\b|\bwhat (time|day|year|date|century|month)\b|\bwhich (day|year|century|month)\b|\bdate\b",
+            "when",
+        ),
         (r"\bwhere\b|\bwhich (city|country|river|place)\b", "where"),
     )
 )
@@ -417,8 +423,17 @@ def _question_part(text: str) -> str | None:
         for i in range(len(pieces) - 1, -1, -2):
             part = pieces[i].strip()
             if part and asks(i):
-                if i > 0 and _JOINS.fullmatch(pieces[i - 1]) and _REFERS_BACK.search(part.casefold()):
-                    return None  # "Kim Jong-Un - who is this man?" asks about what comes before
+                if (
+                    i > 0
+                    and _JOINS.fullmatch(pieces[i - 1])
+                    and (
+                        _REFERS_BACK.search(part.casefold())
+                        or (len(part.split()) <= SHORT_PART and not asks_what(i - 2))
+                    )
+                ):
+                    # "Kim Jong-Un - who is this man?", "Back to Russia on the trolley - who
+                    # went?": the question asks about what comes before it.
+                    return None
                 return part if part != text else None
     return None
 
@@ -439,7 +454,8 @@ def _predicate(ws: list[str], terms: list[_Term]) -> _Term | None:
 # Terms (stems) of a question that asks for a name: "what's the bridge called", "her name".
 _NAMING = frozenset(["name", "call"])
 _KIND_WORDS = frozenset(
-    """city town place country year date month people person part point
+    """city town place country year date month century people person part point body organisation
+    organization department
     make made makes take took taken takes go went gone goes come came""".split()  # noqa: SIM905
 )
 

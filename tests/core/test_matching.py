@@ -195,6 +195,8 @@ def test_a_when_joining_a_clause_does_not_make_it_a_when_question(matcher: Match
         ("Kim Jong-Un - who is this man?", "kim-jong-un"),
         ("a hand pushed trolley - why did they have to go home on that", "why-trolley-journey"),
         ("the return to russia, which day was that?", "when-returned"),
+        ("Back to Russia on the rail trolley - who went?", "who-returned"),
+        ("what century did these pump-powered rail carts catch on?", "trolley-history"),
         ("haha that pic is wild, what were they carrying on that trolley?", "luggage-on-trolley"),
     ],
 )
