@@ -155,6 +155,7 @@ _FILLER = re.compile(
     r"to be honest|not gonna lie|no cap|for real( though| tho)?|for (my )?homework|"
     r"(my|our)( \w+){1,2} (asks?|asked|wants to know|wanted to know|was asking|is asking|was wondering)( me| us)?|"
     r"explain (it )?like (i'?m|he'?s|she'?s|they'?re|i am|he is|she is) \w+|i forgot( the name| it)?( already)?|"
+    r"(who|that) (were|was|had been) (\w+ )?(posted|stationed|based|working|living|serving|stuck)( in| at)?|"
     r"or nah|\w+ nerd here|for (those of us|some(one|body)|any(one|body)|people) (who|that) [^?.!,]{0,30}?\b(news|politics)\b|"
     r"(so )?(you'?re|are you) (telling|saying) (me|that)|"
     r"(according to|in|from) (the|this|that) (article|story|news|report)|the (article|story) says|"
