@@ -121,7 +121,7 @@ less than a rare unknown word, more than nothing, since it is what the article l
 # chatter people wrap questions in. They are removed before weighting.
 STOPWORDS = frozenset(
     """a an the and or but if so of to in on at by for from with about as into onto over
-    is are was were be been being am do does did done doing have has had having
+    is are was were be been being am do does did done have has had having
     i me my we us our you your he him his she her it its they them their this that these
     those there here what which who whom whose when where why how much many long far
     can could would should will shall may might must not no yes

@@ -197,6 +197,7 @@ def test_a_when_joining_a_clause_does_not_make_it_a_when_question(matcher: Match
         ("the return to russia, which day was that?", "when-returned"),
         ("Back to Russia on the rail trolley - who went?", "who-returned"),
         ("what century did these pump-powered rail carts catch on?", "trolley-history"),
+        ("In the embassy's pictures, what was Sorokin doing?", "sorokin-pushing"),
         ("haha that pic is wild, what were they carrying on that trolley?", "luggage-on-trolley"),
     ],
 )
