@@ -14,19 +14,21 @@ from tests.conftest import ROOT, SHIPPED
 
 DATA = ROOT / "tests" / "data"
 TARGET = 0.90
-# The held-out exams, each with the floor a change must not fall below (in scope, refused):
-# the figures measured when the matcher last changed (README, "How matching works"), so a
-# drop is a regression. heldout.yaml is the first exam; exam.yaml the second, written later
-# by another writer and looked at only as figures; check.yaml and check2.yaml last checks
-# written after the final change. heldout/exam floors sit at or above the target
-# (exam.yaml's in-scope floor is exactly its 189 of 210); the checks' in-scope floors do not.
+# The held-out question sets, each with the floor a change must not fall below (in scope,
+# refused): the figures measured when the matcher last changed (README, "How matching works"),
+# so a drop is a regression. heldout.yaml and exam.yaml are the first two exams; check.yaml
+# and check2.yaml were written blind after an earlier round of changes; check3-check6 were
+# written blind by four more writers during the latest round and run once, after its last
+# change (only their figures are ever looked at). Every floor is at or above the 90% target.
 EXAMS = {
-    "heldout.yaml": (0.91, 0.97),
-    "exam.yaml": (189 / 210, 0.92),
-    # Written after the last change and run once each: below the in-scope target (89.0% and
-    # 83.8%; check2.yaml's writer used harder synonyms), above it in refusal (92.2%, 97.8%).
-    "check.yaml": (0.89, 0.92),
-    "check2.yaml": (176 / 210, 0.97),
+    "heldout.yaml": (170 / 181, 78 / 80),
+    "exam.yaml": (194 / 210, 83 / 90),
+    "check.yaml": (196 / 210, 85 / 90),
+    "check2.yaml": (189 / 210, 89 / 90),
+    "check3.yaml": (195 / 210, 87 / 90),
+    "check4.yaml": (196 / 210, 87 / 90),
+    "check5.yaml": (195 / 210, 87 / 90),
+    "check6.yaml": (195 / 210, 85 / 90),
 }
 
 
@@ -51,6 +53,12 @@ def test_heldout_accuracy(matcher: Matcher, capsys: pytest.CaptureFixture[str], 
     floor_in_scope, floor_refusal = EXAMS[name]
     assert report.in_scope.rate() >= floor_in_scope
     assert report.out_of_scope.rate() >= floor_refusal
+
+
+def test_the_floors_hold_the_target() -> None:
+    """The guarded figures are the issue's target or better, so the tests above fail the
+    build if a change drops any held-out set below 90% in scope or 90% refused."""
+    assert all(min(floors) >= TARGET for floors in EXAMS.values())
 
 
 def test_every_entry_answers_its_own_question(kb: KnowledgeBase, matcher: Matcher) -> None:
