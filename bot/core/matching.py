@@ -365,7 +365,7 @@ def question_type(text: str) -> str | None:
 
 def _type_of_words(ws: list[str]) -> str | None:
     opener = next((w for w in ws if w in _WH_WORDS), None)
-    if opener in ("what", "which"):
+    if opener in ("what", "which") and ("when" in ws or "where" in ws):
         # "what were they crossing when the video showed...": a "when" or "where" later on
         # that a subject follows joins a clause; it does not ask.
         first = ws.index(opener)
@@ -689,7 +689,10 @@ class Matcher:
         self._first.append(len(self._phrasings))
         # All of an entry's phrasings, its answer and its article sentences, for the entry-level
         # score: a reader's full question often borrows the article's own words.
-        facts = [set(self._terms_of(e.answer)).union(*map(self._terms_of, e.sources)) for e in kb.entries]
+        told = [set(self._terms_of(e.answer)) for e in kb.entries]  # what each answer tells of
+        facts = [
+            said.union(*map(self._terms_of, e.sources)) for said, e in zip(told, kb.entries, strict=True)
+        ]
         self._entry_terms = [terms | fact for terms, fact in zip(entry_terms, facts, strict=True)]
         # Everything an entry mentions, for the "names must be in the entry" check (the same
         # sets: neither is changed once built).
@@ -701,14 +704,12 @@ class Matcher:
         self._counts: list[set[str]] = []
         self._ages: list[set[str]] = []
         self._lasts: list[set[str]] = []  # what the entry gives a duration of
-        self._told: list[set[str]] = []  # what its answer tells of
+        self._told = told
         for entry, fact in zip(kb.entries, facts, strict=True):
             counted, aged, lasted = self._counted_by(entry)
             self._counts.append(fact | counted)
             self._ages.append(aged)
-            told, timed = self._timed(entry.answer)
-            self._told.append(told)
-            self._lasts.append(lasted | timed)
+            self._lasts.append(lasted | self._timed(entry.answer))
         del self._words_of
         # Whether each entry's answer has what a question type needs (a number, a time, ...).
         self._has_shape = {
@@ -768,13 +769,14 @@ class Matcher:
                         into.add(found.key)
         return counted, aged, lasted
 
-    def _timed(self, answer: str) -> tuple[set[str], set[str]]:
-        """The terms of an answer, and those it gives a duration of: the ones a few words from
-        a time unit ("bus" in "two hours on a bus"; not "flew" at the far end of the sentence)."""
-        ws, terms = self._spans(answer)
-        units = [i for i, w in enumerate(ws) if w in _TIME_UNITS]
-        timed = {t.key for t in terms if any(abs(t.start - i) <= DURATION_REACH for i in units)}
-        return {t.key for t in terms}, timed
+    def _timed(self, answer: str) -> set[str]:
+        """The terms of an answer that it gives a duration of: those a few words from a time
+        unit ("bus" in "two hours on a bus"; not "flew" at the far end of the sentence)."""
+        units = [i for i, w in enumerate(self._words(answer)) if w in _TIME_UNITS]
+        if not units:
+            return set()
+        _, terms = self._spans(answer)
+        return {t.key for t in terms if any(abs(t.start - i) <= DURATION_REACH for i in units)}
 
     def _spans(self, text: str) -> tuple[list[str], list[_Term]]:
         """A knowledge-base text's words and content terms with their spans, as `_analyse`
