@@ -712,6 +712,7 @@ class Matcher:
             self._lasts.append(lasted | self._timed(entry.answer))
         del self._words_of
         # Whether each entry's answer has what a question type needs (a number, a time, ...).
+        self._phrasing_types = {ph.qtype for ph in self._phrasings if ph.qtype is not None}
         self._has_shape = {
             qtype: [has_shape(e.answer) for e in kb.entries] for qtype, has_shape in ANSWER_SHAPES.items()
         }
@@ -1037,6 +1038,8 @@ class Matcher:
         shares = list(map(len, known))
         visit = sorted(range(len(indexes)), key=shares.__getitem__, reverse=True)
         has_shape = self._has_shape.get(qtype or "")
+        # The phrasing types this question's type disagrees with (a set lookup per phrasing).
+        clashing = {t for t in self._phrasing_types if types_disagree(qtype, t)}
         entries = self.kb.entries
         phrasings = self._phrasings
         weights = self._weights
@@ -1077,11 +1080,13 @@ class Matcher:
                     )
                 shared, shared_p = pair
                 recall = shared / total  # how much of the question this phrasing explains
-                precision = min(1.0, shared_p / phrasing.weight)  # how much of it was asked about
+                precision = shared_p / phrasing.weight  # how much of it was asked about
+                if precision > 1.0:
+                    precision = 1.0
                 if recall <= 0 or precision <= 0:
                     continue
                 score = 100.0 * (1 + BETA2) * precision * recall / (BETA2 * precision + recall)
-                if types_disagree(qtype, phrasing.qtype):
+                if phrasing.qtype in clashing:
                     score *= TYPE_MISMATCH_FACTOR
                 if score > best_score:
                     best_score, best_pid = score, pid
