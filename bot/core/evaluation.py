@@ -67,6 +67,7 @@ class Report:
     in_scope: Tally = field(default_factory=Tally)
     out_of_scope: Tally = field(default_factory=Tally)
     failures: list[tuple[Case, Result]] = field(default_factory=list)
+    wrong: int = 0  # in-scope questions answered with an entry that does not answer them
 
     @property
     def combined(self) -> float:
@@ -83,6 +84,8 @@ class Report:
             out.append(f"{title:<26}{tally.count():>4}{tally.rate():>9.1%}")
             for style in sorted(tally.total):
                 out.append(f"  {style:<22}{tally.total[style]:>6}{tally.rate(style):>9.1%}")
+        wrong = self.wrong / self.in_scope.count() if self.in_scope.count() else 0.0
+        out.append(f"{'wrong answers (of in scope)':<26}{self.wrong:>4}{wrong:>9.1%}")
         out.append(f"{'combined (mean)':<26}{'':>4}{self.combined:>9.1%}")
         return out
 
@@ -93,6 +96,8 @@ def load_cases(path: Path | str) -> list[Case]:
         data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise KnowledgeError([Problem(f"cannot read evaluation file: {exc}", file=str(path))]) from exc
+    if isinstance(data, dict) and isinstance(data.get("questions"), list):
+        data = data["questions"]  # a question set with its story, writer and split
     if not isinstance(data, list):
         raise KnowledgeError([Problem("expected a list of {question, expect, style}", file=str(path))])
     cases = []
@@ -100,7 +105,7 @@ def load_cases(path: Path | str) -> list[Case]:
         if not isinstance(item, dict) or not isinstance(item.get("question"), str):
             raise KnowledgeError([Problem(f"item {i} needs a 'question'", file=str(path))])
         expect = item.get("expect", UNKNOWN)
-        ids = [expect] if isinstance(expect, str) else list(expect)
+        ids = [] if expect is None else [expect] if isinstance(expect, str) else list(expect)
         cases.append(
             Case(item["question"], frozenset(x for x in ids if x != UNKNOWN), str(item.get("style", "-")))
         )
@@ -116,4 +121,34 @@ def evaluate(matcher: Matcher, cases: Iterable[Case]) -> Report:
         (report.in_scope if case.in_scope else report.out_of_scope).add(case.style, ok)
         if not ok:
             report.failures.append((case, result))
+            if case.in_scope and result.best is not None:
+                report.wrong += 1
     return report
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    """One writer's questions about one story, and the split they belong to."""
+
+    path: Path
+    story: str
+    writer: str
+    split: str  # train, dev or test
+    cases: tuple[Case, ...]
+
+
+SPLITS = ("train", "dev", "test")
+
+
+def load_question_set(path: Path | str) -> QuestionSet:
+    """Read a question set with its header: story, writer, split, questions."""
+    path = Path(path)
+    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("split") not in SPLITS:
+        raise KnowledgeError([Problem(f"needs story, writer, split (one of {', '.join(SPLITS)})", file=str(path))])
+    return QuestionSet(path, str(data["story"]), str(data["writer"]), str(data["split"]), tuple(load_cases(path)))
+
+
+def load_question_sets(folder: Path | str) -> list[QuestionSet]:
+    """Every question set under `folder` (one sub-folder per story)."""
+    return [load_question_set(p) for p in sorted(Path(folder).glob("*/*.yaml"))]

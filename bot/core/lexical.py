@@ -39,7 +39,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -582,6 +582,25 @@ class Result:
         return self.reason in (ABOUT_ME, THANKS, NO_CONTENT)
 
 
+GUARDS = ("missing_name", "wrong_count", "no_unit", "no_name", "unsaid_predicate", "wrong_shape", "type_clash")
+"""The lexical checks `TermMatcher.guards` reports per candidate entry."""
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A question as the term matcher reads it (see `TermMatcher.analyse`)."""
+
+    text: str
+    reason: str = ""  # set when the question is no question about the story (small talk, empty)
+    reading: str = ""
+    qtype: str | None = None
+    words: tuple[str, ...] = ()
+    terms: tuple[_Term, ...] = ()
+    scores: dict[int, float] = field(default_factory=dict)
+    unknown_share: float = 0.0
+    exact: int | None = None
+
+
 @dataclass(frozen=True)
 class _Term:
     """A question term after synonym folding and typo repair."""
@@ -605,7 +624,7 @@ class _Phrasing:
     qtype: str | None
 
 
-class Matcher:
+class TermMatcher:
     """An index over one knowledge base's phrasings; immutable once built."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
@@ -979,6 +998,99 @@ class Matcher:
             if chosen is not None:
                 return Result(text, "answer", (chosen,), "close call settled by wording")
         return Result(text, "suggest", suggestions, "close call")
+
+    def analyse(self, question: str, limit: int = 8) -> Analysis:
+        """The lexical evidence about a question: its reading, type, terms and the `limit` entries
+        it shares most terms with (scores 0-100), for the decision model to weigh."""
+        text = clean_question(question)
+        if not text:
+            return Analysis(text, reason="empty question")
+        exact = self._exact.get(phrasing_key(text))
+        core = _FILLER.sub(" ", _EMOTICON.sub(". ", text))
+        part = _question_part(core)
+        if _ABOUT_BOT.search(" ".join(words(part or core))):
+            return Analysis(text, reason=ABOUT_ME)
+        if _THANKS.match(text.casefold()) and not _ASKS_WITHIN.search(text.casefold()) and "?" not in text:
+            return Analysis(text, reason=THANKS)
+        ws, terms = self._analyse(core)
+        if exact is None:
+            exact = self._exact.get(" ".join(ws))
+        qtype = _type_of_words(ws)
+        ranked = self._rank(terms, qtype, limit) if terms else []
+        for reading in (part, self._without_chatter(core)):
+            if reading is None or reading == core:
+                continue
+            r_ws, r_terms = self._analyse(reading)
+            r_type = _type_of_words(r_ws)
+            r_ranked = self._rank(r_terms, r_type, limit) if r_terms else []
+            if r_ranked and (not ranked or r_ranked[0].score > ranked[0].score):
+                core, ws, terms, qtype, ranked = reading, r_ws, r_terms, r_type, r_ranked
+        if not terms and exact is None:
+            return Analysis(text, reason=NO_CONTENT)
+        total = sum(t.weight for t in terms) or 1.0
+        unknown = sum(t.weight for t in terms if not t.known) / total
+        return Analysis(
+            text,
+            reading=core,
+            qtype=qtype,
+            words=tuple(ws),
+            terms=tuple(terms),
+            scores={self._index[c.entry.id]: c.score for c in ranked},
+            unknown_share=unknown,
+            exact=exact,
+        )
+
+    def entry_terms(self, index: int) -> frozenset[str] | set[str]:
+        """The terms entry `index` uses in its phrasings, answer and article sentences."""
+        return self._entry_terms[index]
+
+    def guards(self, analysis: Analysis, index: int) -> dict[str, float]:
+        """Whether entry `index` lacks what the question asks for, one flag per check (1.0: it lacks it).
+
+        Each check is general English: a name or number the entry never mentions; a "how many"
+        whose counted thing the entry does not count; an age, a month or year, a duration or a
+        name asked for that the answer does not give; the word the question asks about
+        ("who *paid*") absent from the entry."""
+        entry = self.kb.entries[index]
+        ws, terms, qtype = list(analysis.words), list(analysis.terms), analysis.qtype
+        flags = dict.fromkeys(GUARDS, 0.0)
+        if self._missing_names(terms, entry):
+            flags["missing_name"] = 1.0
+        counted = _counted(ws, terms) if qtype != "how-long" else None
+        if counted is not None and counted.known and counted.key not in self._counts[index]:
+            flags["wrong_count"] = 1.0
+        aged = _counted(ws, terms, _AGEING)
+        ages = self._ages[index]
+        if aged is not None and aged.known and ages and aged.key not in ages:
+            flags["wrong_count"] = 1.0
+        unit = _WHEN_ASKED.search(" ".join(ws))
+        if unit is not None and not _WHEN_GIVEN[unit.group(2)].search(entry.answer.casefold()):
+            flags["no_unit"] = 1.0
+        lasted = _counted(ws, terms, _LASTING)
+        if (
+            qtype == "how-long"
+            and lasted is not None
+            and lasted.key in self._told[index]
+            and lasted.key not in self._lasts[index]
+        ):
+            flags["no_unit"] = 1.0
+        naming = next((t for t in terms if t.key in _NAMING), None)
+        if naming is not None and not _NAMING.intersection(self._entry_vocab[index]):
+            flags["no_name"] = 1.0
+        asked = _predicate(ws, terms)
+        if (
+            asked is not None
+            and asked.key not in self._entry_vocab[index]
+            and not _near_small_word(asked.original, real_word=True)
+        ):
+            flags["unsaid_predicate"] = 1.0
+        has_shape = self._has_shape.get(qtype or "")
+        if has_shape is not None and not has_shape[index]:
+            flags["wrong_shape"] = 1.0
+        own = self._phrasings[self._first[index] : self._first[index + 1]]
+        if own and all(types_disagree(qtype, p.qtype) for p in own):
+            flags["type_clash"] = 1.0
+        return flags
 
     def _without_chatter(self, text: str) -> str | None:
         """The message without its clauses that mention nothing the knowledge base knows and ask

