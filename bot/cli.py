@@ -25,7 +25,7 @@ from bot.core.knowledge import (
     resolve_knowledge_dir,
     uncited_sentences,
 )
-from bot.core.matching import Result, synonym_clashes
+from bot.core.matching import DecisionModel, Result, synonym_clashes
 from bot.core.service import StoryService
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -47,22 +47,33 @@ def result_json(result: Result, kb: KnowledgeBase) -> dict[str, object]:
     }
 
 
-def result_text(result: Result, kb: KnowledgeBase, *, verbose: bool = False) -> str:
-    """The terminal form of a result."""
+def result_text(
+    result: Result, kb: KnowledgeBase, *, verbose: bool = False, decision: DecisionModel | None = None
+) -> str:
+    """The terminal form of a result; verbose adds why (see `explain`)."""
     best = result.best
     if best is not None:
         lines = [best.entry.answer, *(f"  > {sentence}" for sentence in kb.quotes(best.entry))]
-        if verbose:
-            lines.append(f"  [{best.entry.id}, score {best.score:.0f}, matched “{best.phrasing}”]")
-        return "\n".join(lines)
-    if result.outcome == "suggest":
+    elif result.outcome == "suggest":
         lines = [wording.SUGGEST]
-        for number, c in enumerate(result.suggestions, 1):
-            extra = f"  [{c.entry.id}, score {c.score:.0f}]" if verbose else ""
-            lines.append(f"  {number}. {c.entry.question}{extra}")
-        return "\n".join(lines)
-    text = wording.unknown_text(result)
-    return text + (f"\n  [{result.reason}]" if verbose and result.question else "")
+        lines += [f"  {number}. {c.entry.question}" for number, c in enumerate(result.suggestions, 1)]
+    else:
+        lines = [wording.unknown_text(result)]
+    if verbose and decision is not None:
+        lines += explain(result, decision)
+    return "\n".join(lines)
+
+
+def explain(result: Result, decision: DecisionModel) -> list[str]:
+    """Why the matcher decided: each candidate's probability and the features that pushed it most."""
+    lines = [f"  [{result.outcome}: {result.reason}; answers from p >= {decision.answer_at:.2f}, suggests from p >= {decision.suggest_at:.2f}]"]
+    for c in result.candidates:
+        pushes = ", ".join(
+            f"{name} {c.features.get(name, 0.0):.2f} ({push:+.1f})" for name, push in decision.contributions(c.features)[:4]
+        )
+        lines.append(f"  p={c.probability:.2f} {c.entry.id}  closest: “{c.phrasing}”")
+        lines.append(f"      {pushes}")
+    return lines
 
 
 def _service(args: argparse.Namespace) -> StoryService:
@@ -80,7 +91,7 @@ def _answer_lines(service: StoryService, lines: Iterable[str], args: argparse.Na
         if args.json:
             print(json.dumps(result_json(result, service.kb), ensure_ascii=False), flush=True)
         else:
-            print(result_text(result, service.kb, verbose=args.verbose), flush=True)
+            print(result_text(result, service.kb, verbose=args.verbose, decision=service.matcher.decision), flush=True)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -107,7 +118,7 @@ def cmd_console(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not line.strip():
             return EXIT_OK
-        print(result_text(service.ask(line), service.kb, verbose=args.verbose))
+        print(result_text(service.ask(line), service.kb, verbose=args.verbose, decision=service.matcher.decision))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -173,9 +184,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print("\n".join(report.lines()))
     if args.verbose:
         for case, result in report.failures:
-            got = [(c.entry.id, c.score) for c in result.candidates]
             want = ",".join(sorted(case.expect)) or "unknown"
-            print(f"FAIL [{case.style}] {case.question!r}: want {want}; got {result.outcome} {got}")
+            print(f"FAIL [{case.style}] {case.question!r}: want {want}")
+            print("\n".join(explain(result, service.matcher.decision)))
     return EXIT_OK
 
 
@@ -206,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("STORYBOT_KNOWLEDGE") or None,
         help="knowledge folder (default: $STORYBOT_KNOWLEDGE, ./knowledge, or the bundled one)",
     )
-    common.add_argument("-v", "--verbose", action="store_true", help="show entry ids and scores")
+    common.add_argument("-v", "--verbose", action="store_true", help="show why: candidates, their probability and the features that decided")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or one per stdin line)")

@@ -598,6 +598,7 @@ class Analysis:
     terms: tuple[_Term, ...] = ()
     scores: dict[int, float] = field(default_factory=dict)
     unknown_share: float = 0.0
+    foreign_share: float = 0.0
     exact: int | None = None
 
 
@@ -664,6 +665,9 @@ class TermMatcher:
                     self._forms.setdefault(word, stem(word))
         self._form_list = list(self._forms)
         self._stems = set(self._forms.values())
+        # Every stem of the article too: a question word the story never uses at all is a sign
+        # the question is about something else ("the weather in paris").
+        self._story_stems = self._stems | {stem(w) for w in self._words(kb.story.text)}
         # Inverse document frequency over entries: a term in every entry says little;
         # so does an everyday English word, next to the story's own names and terms.
         df: dict[str, int] = defaultdict(int)
@@ -1029,6 +1033,10 @@ class TermMatcher:
             return Analysis(text, reason=NO_CONTENT)
         total = sum(t.weight for t in terms) or 1.0
         unknown = sum(t.weight for t in terms if not t.known) / total
+        foreign = (
+            sum(t.weight for t in terms if t.key not in self._story_stems and stem(t.original) not in self._story_stems)
+            / total
+        )
         return Analysis(
             text,
             reading=core,
@@ -1037,6 +1045,7 @@ class TermMatcher:
             terms=tuple(terms),
             scores={self._index[c.entry.id]: c.score for c in ranked},
             unknown_share=unknown,
+            foreign_share=foreign,
             exact=exact,
         )
 

@@ -73,6 +73,11 @@ FEATURES = (
     "lexical_margin",  # lexical minus the best other candidate's
     "wording",  # rapidfuzz token_set_ratio to the closest phrasing, 0-1
     "unknown_share",  # share of the question's terms the knowledge base never uses
+    "foreign_share",  # share of the question's terms the article itself never uses
+    "sem_z",  # sem_phrasing in standard deviations above the mean over all entries
+    "answer_z",  # sem_answer likewise
+    "sem_centroid",  # cosine to the mean of the entry's phrasing vectors: the entry's gist
+    "length",  # log of the question's word count: long chatty messages score lower everywhere
     *GUARDS,  # 1.0 when the entry lacks what the question asks for (bot.core.lexical)
 )
 
@@ -119,9 +124,12 @@ class Result:
 
 @dataclass(frozen=True)
 class DecisionModel:
-    """Logistic regression over `FEATURES` (standardised), with the two decision thresholds."""
+    """Logistic regression over `FEATURES` (clipped to the range seen in training, then
+    standardised), with the two decision thresholds."""
 
     names: tuple[str, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
@@ -136,6 +144,8 @@ class DecisionModel:
         raw = json.loads(path.read_text())
         return cls(
             names=tuple(raw["features"]),
+            low=tuple(raw["low"]),
+            high=tuple(raw["high"]),
             mean=tuple(raw["mean"]),
             scale=tuple(raw["scale"]),
             weights=tuple(raw["weights"]),
@@ -145,20 +155,25 @@ class DecisionModel:
             trained_on=tuple(raw.get("trained_on", ())),
         )
 
+    def pushes(self, features: dict[str, float]) -> list[tuple[str, float]]:
+        """Each feature's push on the log-odds. A value outside the range seen in training is
+        taken at its edge: a linear model must not extrapolate (a knowledge base unlike the
+        training ones can give a similarity spread no training question had)."""
+        return [
+            (name, weight * (min(max(features.get(name, 0.0), low), high) - mean) / scale)
+            for name, low, high, mean, scale, weight in zip(
+                self.names, self.low, self.high, self.mean, self.scale, self.weights, strict=True
+            )
+        ]
+
     def probability(self, features: dict[str, float]) -> float:
         """P(this candidate answers the question)."""
-        z = self.bias
-        for name, mean, scale, weight in zip(self.names, self.mean, self.scale, self.weights, strict=True):
-            z += weight * (features.get(name, 0.0) - mean) / scale
+        z = self.bias + sum(push for _, push in self.pushes(features))
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
     def contributions(self, features: dict[str, float]) -> list[tuple[str, float]]:
         """Each feature's push on the log-odds, largest first: why the model decided."""
-        parts = [
-            (name, weight * (features.get(name, 0.0) - mean) / scale)
-            for name, mean, scale, weight in zip(self.names, self.mean, self.scale, self.weights, strict=True)
-        ]
-        return sorted(parts, key=lambda p: abs(p[1]), reverse=True)
+        return sorted(self.pushes(features), key=lambda p: abs(p[1]), reverse=True)
 
 
 @lru_cache(maxsize=1)
@@ -209,6 +224,9 @@ class Matcher:
         self._phrasing_starts = _starts(self._phrasing_owner, n)
         self._source_starts = _starts(self._source_owner, n)
         self._keys = [phrasing_key(p) for p in self._phrasings]
+        centroids = np.add.reduceat(self._phrasing_vectors, self._phrasing_starts) if n else np.zeros((0, self.encoder.dims), np.float32)
+        norms = np.linalg.norm(centroids, axis=1, keepdims=True)
+        self._centroids = centroids / np.where(norms > 0, norms, 1.0)
 
     # ------------------------------------------------------------------ stages
 
@@ -217,7 +235,7 @@ class Matcher:
         analysis = self.terms.analyse(question, POOL)
         if analysis.reason or not self.kb.entries:
             return analysis, []
-        q = self.encoder.encode([analysis.reading or analysis.text])[0]
+        q = self.encoder.encode([analysis.text])[0]
         by_phrasing = self._phrasing_vectors @ q
         per_entry = np.maximum.reduceat(by_phrasing, self._phrasing_starts)
         pool = dict.fromkeys(analysis.scores)
@@ -226,9 +244,14 @@ class Matcher:
         if analysis.exact is not None:
             pool.setdefault(analysis.exact)
         indexes = list(pool)
-        answer_sims = self._answer_vectors[indexes] @ q
+        all_answers = self._answer_vectors @ q
+        answer_sims = all_answers[indexes]
+        spread = float(per_entry.std()) or 1.0
+        answer_spread = float(all_answers.std()) or 1.0
+        centre, answer_centre = float(per_entry.mean()), float(all_answers.mean())
+        length = math.log(1 + len(analysis.words))
         source_sims = np.maximum.reduceat(self._source_vectors @ q, self._source_starts)[indexes]
-        asked = phrasing_key(analysis.reading or analysis.text)
+        asked = phrasing_key(analysis.text)
         rows: list[tuple[int, dict[str, float], str]] = []
         for k, index in enumerate(indexes):
             first = self._phrasing_starts[index]
@@ -242,6 +265,11 @@ class Matcher:
                 "lexical": analysis.scores.get(index, 0.0) / 100.0,
                 "wording": (closest[1] if closest else 0.0) / 100.0,
                 "unknown_share": analysis.unknown_share,
+                "foreign_share": analysis.foreign_share,
+                "sem_z": (float(per_entry[index]) - centre) / spread,
+                "answer_z": (float(answer_sims[k]) - answer_centre) / answer_spread,
+                "length": length,
+                "sem_centroid": float(self._centroids[index] @ q),
             }
             if analysis.exact == index:
                 features["wording"] = 1.0
@@ -270,6 +298,10 @@ class Matcher:
         )
         if not ranked:
             return Result(text, "unknown", reason="no close entry")
+        if analysis.exact is not None:
+            # Word for word one of an entry's phrasings: the curator wrote it for that entry.
+            chosen = next(c for c in ranked if c.entry is self.kb.entries[analysis.exact])
+            return Result(text, "answer", (chosen,), "word for word one of its phrasings")
         best = ranked[0]
         if best.probability >= self.decision.answer_at:
             return Result(text, "answer", (best,), f"p={best.probability:.2f}")
