@@ -58,7 +58,7 @@ def result_text(
         lines = [wording.SUGGEST]
         lines += [f"  {number}. {c.entry.question}" for number, c in enumerate(result.suggestions, 1)]
     else:
-        lines = [wording.unknown_text(result)]
+        lines = [wording.unknown_text(result, kb)]
     if verbose and decision is not None:
         lines += explain(result, decision)
     return "\n".join(lines)
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     coverage.set_defaults(func=cmd_coverage)
 
     add = sub.add_parser("add", parents=[common], help="add an entry (validated, saved safely)")
-    add.add_argument("--id", required=True, help="slug, e.g. trolley-colour")
+    add.add_argument("--id", required=True, help="slug, e.g. who-paid-for-it")
     add.add_argument("--question", required=True)
     add.add_argument("--answer", required=True)
     add.add_argument(

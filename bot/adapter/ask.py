@@ -63,12 +63,12 @@ class AskCog(commands.Cog):
             return send_kwargs(content=replies.suggest_text(result), view=view_of(*buttons))
         if result.question and not result.small_talk:
             await asyncio.to_thread(self.bot.feedback.record_unanswered, result.question)
-        return send_kwargs(content=wording.unknown_text(result))
+        return send_kwargs(content=wording.unknown_text(result, self.bot.service.kb))
 
     # ---------------------------------------------------------------- commands
 
     @app_commands.command(name="ask", description="Ask a question about the story")
-    @app_commands.describe(question="Your question, e.g. How far did they push the trolley?")
+    @app_commands.describe(question="Your question about the story, in your own words")
     async def ask(
         self, interaction: Interaction, question: app_commands.Range[str, 1, MAX_QUESTION_CHARS]
     ) -> None:

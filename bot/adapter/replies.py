@@ -91,14 +91,19 @@ def entry_embed(entry: Entry, votes: tuple[int, int] | None = None) -> discord.E
     return embed
 
 
+def _second_example(kb: KnowledgeBase) -> str:
+    """Another question of the knowledge base's, for the mention example."""
+    return kb.entries[1].question if len(kb.entries) > 1 else wording.example_question(kb)
+
+
 def help_embed(kb: KnowledgeBase) -> discord.Embed:
     """How to ask."""
     embed = discord.Embed(
         title="How to ask StoryBot",
         description=clip(
             f"I answer questions about one news story: **{kb.story.headline}**.\n\n"
-            "• `/ask question:` — e.g. *How far did they push the trolley?*\n"
-            "• or mention me: *@StoryBot who was the youngest traveller?*\n\n"
+            f"• `/ask question:` — e.g. *{echo(wording.example_question(kb))}*\n"
+            f"• or mention me: *@StoryBot {echo(_second_example(kb))}*\n\n"
             "Every answer quotes the sentence of the article it rests on. If I'm unsure I "
             "offer the closest questions; if the article doesn't say, I tell you so.\n"
             "Curators can grow what I know with `/kb`.",

@@ -23,7 +23,7 @@ log = logging.getLogger("bot")
 
 NO_TOKEN = f"""No Discord token: set {TOKEN_VARIABLE} in the environment or in a .env file.
 Get one at https://discord.com/developers/applications → your app → Bot → Reset Token
-(README: "Deploying"). To try StoryBot without Discord: storybot ask "How far did they push the trolley?"."""
+(README: "Deploying"). To try StoryBot without Discord: storybot ask "What happened?"."""
 BAD_TOKEN = f"Discord rejected the token in {TOKEN_VARIABLE}. Check it (no quotes or spaces), or reset it in the developer portal."
 START_BACKOFF_S = (2, 5, 10, 30, 60)
 """Waits between attempts when Discord can't be reached at start (then every minute)."""

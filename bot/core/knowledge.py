@@ -531,7 +531,7 @@ class _EntryChecker:
         ident = self._string(raw, "id", MAX_ID_CHARS, where, required=True)
         if ident is not None and not ID_PATTERN.match(ident):
             self._problem(
-                "'id' must be a slug: lowercase letters, digits and single hyphens, e.g. 'trolley-distance'",
+                "'id' must be a slug: lowercase letters, digits and single hyphens, e.g. 'who-paid-for-it'",
                 raw,
                 "id",
                 where,
@@ -718,7 +718,7 @@ def _load_synonyms(root: Path, problems: list[Problem]) -> tuple[tuple[str, ...]
     for i, group in enumerate(groups_raw, 1):
         if not isinstance(group, list) or not all(isinstance(w, str) and w.strip() for w in group):
             problems.append(
-                Problem(f"group {i} must be a list of words, e.g. [trolley, handcart]", file=str(path))
+                Problem(f"group {i} must be a list of words, e.g. [ship, vessel]", file=str(path))
             )
             continue
         words = tuple(collapse_whitespace(w.casefold()) for w in group)
@@ -817,9 +817,12 @@ def check_new_entry(kb: KnowledgeBase, raw: Mapping[str, Any], *, replacing: str
 # --------------------------------------------------------------------------- coverage
 
 
+_CAPTION_MARK = re.compile(r"\((?:pictured|left|right|centre|center|above|below|top|bottom)\)", re.IGNORECASE)
+
+
 def _coverage_key(sentence: str) -> str:
     text = normalise_for_compare(sentence).translate(str.maketrans("–—", "--")).casefold()
-    text = text.replace("(pictured)", "")
+    text = _CAPTION_MARK.sub("", text)  # "(pictured)", "(left)": a caption's pointer, not its words
     return " ".join(re.findall(r"\w+", text))
 
 

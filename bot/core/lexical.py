@@ -1,35 +1,29 @@
-"""Match a reader's question to a knowledge-base entry: answer, suggest, or say "unknown".
+"""The matcher's lexical stage: read a question as terms, rank entries by term overlap, and
+report what the best entries lack (bot.core.matching weighs all of it).
 
-Plain fuzzy string matching confuses "how far did they push the cart" with any
-question that shares the story's words, and happily answers questions the
-article never addresses. This matcher works on *terms* instead:
+Plain fuzzy string matching confuses "how far did they push the cart" with any question that
+shares the story's words. This stage works on *terms*:
 
-1. Clean the text, split it into words, stem them (Snowball) and fold synonym
-   groups (``knowledge/synonyms.yaml``) into one canonical term each.
-2. Repair typos: a word that is neither in the knowledge base nor ordinary
-   English is aligned to the closest knowledge-base word. Ordinary English
-   words are never "repaired" into story words ("weather" stays "weather").
-3. Score each phrasing of each entry by weighted term overlap in both
-   directions: how much of the question the phrasing explains, and how much of
-   the phrasing the question asks about. Words frequent across the knowledge
-   base ("north", "korea") weigh little; words the knowledge base has never
-   seen weigh fully, so a question about something else scores low.
-4. Penalise a phrasing whose question type (who, when, where, why, how many,
-   how long, how far) disagrees with the question's.
-5. Refuse when the question names something (a name or number) that the best
-   entry does not mention: "Sorokin's wife" is not "Sorokin".
-6. Check that the best entry fits what is asked: its answer has what the question type
-   needs (a number, a time unit, a distance, a time, a place); it counts what a "how many"
-   question counts and gives the age a "how old" question asks; it mentions the word the
-   question asks about ("who *paid*"). Otherwise it is only suggested, or refused.
+1. Clean the text, split it into words, stem them (Snowball) and fold synonym groups
+   (``knowledge/synonyms.yaml``) into one canonical term each.
+2. Repair typos: a word that is neither in the knowledge base nor ordinary English is aligned to
+   the closest knowledge-base word. Ordinary English words are never "repaired" into story words.
+3. Score each phrasing of each entry by weighted term overlap in both directions (`_rank`): how
+   much of the question the phrasing explains, and how much of the phrasing the question asks
+   about. Words frequent across the knowledge base weigh little; words it never uses weigh fully.
+4. Type the question (who, when, where, why, how many, how long, how far, yes/no).
+5. Report, per candidate entry, what it lacks (`guards`): a name or number of the question's, a
+   count, an age, a month or a duration asked for, a name asked for, the word the question asks
+   about ("who *paid*"), the shape of answer the question type needs.
 
-Before all this a chat message is tidied (greetings, thanks, chat phrases, emoticons, slips
-in small words), and a message of several sentences is also read as its asking sentence
-and without the clauses that are only chatter; the best-scoring reading is kept.
+Before all this a chat message is tidied (greetings, thanks, chat phrases, emoticons, slips in
+small words), and a message of several sentences is also read as its asking sentence and without
+the clauses that are only chatter; the best-scoring reading is kept. Small talk ("thanks", "who
+made you") is recognised here. Everything in this module is general English: a story's own words
+live in its knowledge folder.
 
-The outcome is decided by two thresholds and a margin (see the constants).
-An index from terms to phrasings keeps the work per question proportional to
-the phrasings that share a term with it, not to the size of the knowledge base.
+An index from terms to phrasings keeps the work per question proportional to the phrasings that
+share a term with it, not to the size of the knowledge base.
 """
 
 from __future__ import annotations
@@ -52,28 +46,11 @@ from bot.core.text import clean_question
 
 Outcome = Literal["answer", "suggest", "unknown"]
 
-ANSWER_THRESHOLD = 55.0
-"""Score (0-100) from which the best entry is given as the answer: below it, too much of
-the question (or of the entry's phrasing) is unexplained to state a fact."""
-SUGGEST_THRESHOLD = 40.0
-"""Score from which entries are offered as "did you mean": a real topical overlap;
-below it the question is about something the article does not cover."""
 ENTRY_BLEND = 0.3
 """Share of the score from how much of the question the entry as a whole (all phrasings, the
 answer and its article sentences) explains: a paraphrase often mixes words from several."""
-LONE_THRESHOLD = 48.0
-"""A little below ANSWER_THRESHOLD, the best entry is still the answer when nothing else comes
-near it (no other entry reaches LONE_RUNNER_UP): one plausible reading is not a close call."""
-LONE_RUNNER_UP = 30.0
-"""See LONE_THRESHOLD."""
-MARGIN = 3.0
-"""Points the best entry must lead the next *different* entry by to be answered outright;
-closer than that, the reader chooses."""
 MAX_SUGGESTIONS = 3
 """At most this many "did you mean" entries (and buttons in Discord)."""
-TIE_LEAD = 10.0
-"""When entries tie within the margin, the one whose phrasings read most like the question
-(rapidfuzz ratio, small words included) is answered if it leads the others by this much."""
 SMALL_RANK = 5000
 """A word rarer than this in English that is one dropped, extra or swapped letter from a
 question or function word is taken for a slip ("hav", "dose"): commoner words are meant."""
@@ -108,7 +85,7 @@ COMMON_RANK_STOP = 150
 COMMON_RANK_EVERYDAY = 2000
 """The most common English words ("decide", "come") weigh least among content words."""
 COMMON_RANK_RARE = 20000
-"""Words rarer than this in English are the story's own terms (handcart, Tumen): full weight."""
+"""Words rarer than this in English are the story's own terms (handcart, Suez): full weight."""
 EVERYDAY_FACTOR_TOP = 0.5
 """Weight kept by a knowledge-base word among the most common English words."""
 EVERYDAY_FACTOR = 0.75
@@ -155,7 +132,6 @@ _FILLER = re.compile(
     r"to be honest|not gonna lie|no cap|for real( though| tho)?|for (my )?homework|"
     r"(my|our)( \w+){1,2} (asks?|asked|wants to know|wanted to know|was asking|is asking|was wondering)( me| us)?|"
     r"explain (it )?like (i'?m|he'?s|she'?s|they'?re|i am|he is|she is) \w+|i forgot( the name| it)?( already)?|"
-    r"(who|that) (were|was|had been) (\w+ )?(posted|stationed|based|working|living|serving|stuck)( in| at)?|"
     r"or nah|\w+ nerd here|for (those of us|some(one|body)|any(one|body)|people) (who|that) [^?.!,]{0,30}?\b(news|politics)\b|"
     r"(so )?(you'?re|are you) (telling|saying) (me|that)|"
     r"(according to|in|from) (the|this|that) (article|story|news|report)|the (article|story) says|"
@@ -174,7 +150,7 @@ SLANG = {
     "abt": "about", "cuz": "because", "bc": "because", "coz": "because", "y": "why",
     "n": "and", "tho": "though", "thru": "through", "bout": "about", "wen": "when",
     "whr": "where", "km": "kilometre", "kms": "kilometre", "hrs": "hours", "hr": "hour",
-    "mins": "minutes", "govt": "government", "nk": "north korea", "dprk": "north korea", "teh": "the", "hte": "the",
+    "mins": "minutes", "govt": "government", "teh": "the", "hte": "the",
     "whats": "what is", "wheres": "where is", "whos": "who is", "hows": "how is", "whens": "when is",
     "whys": "why is", "whered": "where did", "whyd": "why did", "howd": "how did", "whatd": "what did",
 }  # fmt: skip
@@ -269,7 +245,7 @@ _TIME_UNITS = frozenset(
     ["minute", "minutes", "hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years"]
 )
 DURATION_REACH = 4  # words between a duration and what it is the duration of, in an answer
-_OWNER = re.compile(r"\b(\w+)'s\b")  # "sorokin's daughter"
+_OWNER = re.compile(r"\b(\w+)'s\b")  # "the captain's daughter"
 _COUNTS_OR_AGES = re.compile(r"\b(how many|how much|number of|how old|how long)\b")
 _CONTRACTIONS = frozenset(
     ["it's", "that's", "what's", "who's", "where's", "when's", "how's", "there's", "he's", "she's", "let's"]
@@ -310,7 +286,7 @@ _JOINS = re.compile(r"\s+[-–—]+\s+|,\s*")  # a dash or a comma: the sentence
 _REFERS_BACK = re.compile(
     r"\b(it|he|him|his|she|her)\b|\bthere(?=\s*(?:[?.!]|$))|\b(this|that|these|those)\b(?=\s*(?:[?.!]|$)|\s+(?:man|woman|guy|person|"
     r"people|place|one|ones|thing|country|city|was|is|were|are|true|right|so|real|correct)\b)"
-)  # but not "that trolley", "at this point"
+)  # but not "that ship", "at this point"
 # Also any comma ("aww sounds fun tbh, were they cheering?", "how long was the ride, sounds
 # brutal"), for dropping clauses that are only chatter.
 _CLAUSE_BREAK = re.compile(_BREAK + r"|,\s*", re.IGNORECASE)
@@ -388,7 +364,7 @@ def _counted(
 ) -> _Term | None:
     """What a "how many" question counts ("children" in "how many children were there"), or
     (with `asking` _AGEING) whose age a "how old" question asks ("daughter" in "how old was
-    Sorokin's daughter"), or (_LASTING) what a "how long" question asks the duration of ("bus"
+    the captain's daughter"), or (_LASTING) what a "how long" question asks the duration of ("bus"
     in "how long were they on the bus"); None for other questions, and when a synonym phrase
     takes in the "how many" itself ("how many people" as a group's size)."""
     reach = 5 if asking is _LASTING else 3
@@ -432,7 +408,7 @@ def _question_part(text: str) -> str | None:
                         or (len(part.split()) <= SHORT_PART and not asks_what(i - 2))
                     )
                 ):
-                    # "Kim Jong-Un - who is this man?", "Back to Russia on the trolley - who
+                    # "The mayor - who is this man?", "Back home on the ferry - who
                     # went?": the question asks about what comes before it.
                     return None
                 return part if part != text else None
@@ -613,7 +589,7 @@ class _Term:
     start: int  # the span of question words it stands for: words[start:end]
     end: int
     known: bool  # whether the knowledge base uses it
-    owner: bool = False  # written with 's: "sorokin's" in "sorokin's daughter"
+    owner: bool = False  # written with 's: "captain's" in "captain's daughter"
 
 
 @dataclass(frozen=True)
@@ -876,7 +852,7 @@ class TermMatcher:
             last = original[end - 1].casefold().replace("’", "'")
             owner = (
                 (last.endswith("'s") and last not in _CONTRACTIONS)
-                or (  # "sorokins daughter"
+                or (  # "captains daughter"
                     last.endswith("s") and last[:-1] in self._forms and last not in self._forms
                 )
             )
@@ -914,94 +890,6 @@ class TermMatcher:
         return self._forms[closest[0]]
 
     # ------------------------------------------------------------------ matching
-
-    def match(self, question: str) -> Result:
-        """Decide how to answer one question."""
-        text = clean_question(question)
-        if not text:
-            return Result(text, "unknown", reason="empty question")
-        exact = self._exact_answer(text, phrasing_key(text))
-        if exact is not None:
-            return exact
-        core = _FILLER.sub(" ", _EMOTICON.sub(". ", text))  # names keep their capitals
-        part = _question_part(core)
-        # "how are you", not "imagine pushing your suitcase. what did they carry?"
-        if _ABOUT_BOT.search(" ".join(words(part or core))):  # chat spellings expanded: "who made u"
-            return Result(text, "unknown", reason=ABOUT_ME)
-        if _THANKS.match(text.casefold()) and not _ASKS_WITHIN.search(text.casefold()) and "?" not in text:
-            return Result(text, "unknown", reason=THANKS)
-        ws, terms = self._analyse(core)
-        exact = self._exact_answer(text, " ".join(ws))  # chat spellings and small typos undone
-        if exact is not None:
-            return exact
-        qtype = _type_of_words(ws)
-        ranked = self._rank(terms, qtype) if terms else []
-        # "lol imagine pushing that. what did they carry?": the question may do better alone,
-        # or without the clauses that are only chatter.
-        for reading in (part, self._without_chatter(core)):
-            if reading is None or reading == core:
-                continue
-            r_ws, r_terms = self._analyse(reading)
-            r_type = _type_of_words(r_ws)
-            r_ranked = self._rank(r_terms, r_type) if r_terms else []
-            if r_ranked and (not ranked or r_ranked[0].score > ranked[0].score):
-                core, ws, terms, qtype, ranked = reading, r_ws, r_terms, r_type, r_ranked
-        if not terms:
-            return Result(text, "unknown", reason=NO_CONTENT)
-        if not ranked or ranked[0].score < SUGGEST_THRESHOLD:
-            return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
-        best = ranked[0]
-        suggestions = tuple(c for c in ranked[:MAX_SUGGESTIONS] if c.score >= SUGGEST_THRESHOLD)
-        missing = self._missing_names(terms, best.entry)
-        if missing:
-            return Result(text, "unknown", (), f"not in the best entry: {', '.join(missing)}")
-        counted = _counted(ws, terms) if qtype != "how-long" else None  # "how much time"
-        if (
-            counted is not None
-            and counted.known
-            and counted.key not in self._counts[self._index[best.entry.id]]
-        ):
-            return Result(text, "unknown", (), f"the best entry does not count {counted.original}")
-        aged = _counted(ws, terms, _AGEING)
-        ages = self._ages[self._index[best.entry.id]]
-        if aged is not None and aged.known and ages and aged.key not in ages:
-            return Result(text, "unknown", (), f"the best entry gives another age than {aged.original}'s")
-        unit = _WHEN_ASKED.search(" ".join(ws))
-        if unit is not None and not _WHEN_GIVEN[unit.group(2)].search(best.entry.answer.casefold()):
-            # "what month did they cross": a Thursday is not a month.
-            return Result(text, "unknown", (), f"the best entry gives no {unit.group(2)}")
-        lasted = _counted(ws, terms, _LASTING)
-        if (
-            qtype == "how-long"
-            and lasted is not None
-            and lasted.key in self._told[self._index[best.entry.id]]
-            and lasted.key not in self._lasts[self._index[best.entry.id]]
-        ):
-            # "how long was the flight": the entry tells of the flight, but times only the rest.
-            return Result(text, "unknown", (), f"the best entry gives no duration of {lasted.original}")
-        asked = _predicate(ws, terms)
-        naming = next((t for t in terms if t.key in _NAMING), None)
-        if naming is not None and not _NAMING.intersection(self._entry_vocab[self._index[best.entry.id]]):
-            # "what's the bridge called": an entry that names no name does not answer it.
-            return Result(text, "suggest", suggestions, f"the best entry gives no {naming.original}")
-        if (
-            asked is not None
-            and asked.key not in self._entry_vocab[self._index[best.entry.id]]
-            and not _near_small_word(asked.original, real_word=True)
-        ):
-            # The article may well mention the rest; the reader chooses, if anything is close.
-            return Result(text, "suggest", suggestions, f"the best entry never says '{asked.original}'")
-        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
-        if best.score >= LONE_THRESHOLD and runner_up < LONE_RUNNER_UP:
-            return Result(text, "answer", (best,), "alone")
-        if best.score >= ANSWER_THRESHOLD and best.score - runner_up >= MARGIN:
-            return Result(text, "answer", (best,), "confident")
-        if best.score >= ANSWER_THRESHOLD and (_WH_WORDS.intersection(ws) or len({t.key for t in terms}) > 1):
-            # A bare topic ("trolley", "covid") is left to the reader however it is worded.
-            chosen = self._break_tie(core, [c for c in ranked if best.score - c.score < MARGIN])
-            if chosen is not None:
-                return Result(text, "answer", (chosen,), "close call settled by wording")
-        return Result(text, "suggest", suggestions, "close call")
 
     def analyse(self, question: str, limit: int = 8) -> Analysis:
         """The lexical evidence about a question: its reading, type, terms and the `limit` entries
@@ -1114,14 +1002,6 @@ class TermMatcher:
         ]
         return " ".join(kept) if kept and len(kept) < len(clauses) else None
 
-    def _exact_answer(self, text: str, key: str) -> Result | None:
-        """The answer when the question, as `key`, is one of the phrasings word for word."""
-        index = self._exact.get(key)
-        if index is None:
-            return None
-        entry = self.kb.entries[index]
-        return Result(text, "answer", (Candidate(entry, 100.0, entry.question),), "exact")
-
     def _rank(self, terms: list[_Term], qtype: str | None, limit: int = MAX_SUGGESTIONS) -> list[Candidate]:
         """The best `limit` entries sharing a term with the question, best first.
 
@@ -1230,26 +1110,6 @@ class TermMatcher:
             Candidate(entries[index], round(-negative, 1), phrasings[pid].text)
             for negative, index, pid in kept[:limit]
         ]
-
-    def _break_tie(self, text: str, close: list[Candidate]) -> Candidate | None:
-        """Of entries scored too close to call, the one whose phrasings read most like the
-        question word for word, small words included, if one clearly does: "which river"
-        reads like "which river was it", less like "what river is the border"."""
-        if len(close) < 2:
-            return None
-        from rapidfuzz import fuzz, process
-
-        asked = phrasing_key(text)
-        likeness = sorted(
-            (
-                (process.extractOne(asked, map(phrasing_key, c.entry.phrasings), scorer=fuzz.ratio)[1], i)
-                for i, c in enumerate(close)
-            ),
-            reverse=True,
-        )
-        if likeness[0][0] - likeness[1][0] >= TIE_LEAD:
-            return close[likeness[0][1]]
-        return None
 
     def _missing_names(self, terms: list[_Term], entry: Entry) -> list[str]:
         """Names and numbers in the question that the entry never mentions."""

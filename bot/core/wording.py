@@ -5,29 +5,44 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bot.core.knowledge import KnowledgeBase
     from bot.core.matching import Result
 
 UNKNOWN = "The article doesn't say that, as far as I can tell."
 UNKNOWN_HINT = "Try rephrasing, ask about who, what, when, where or why, or ask a curator to add it."
 SUGGEST = "I'm not sure what you mean. Did you mean:"
-EMPTY = "Ask me a question about the story, e.g. “How far did they push the trolley?”"
 SOURCE_LABEL = "From the article"
 WELCOME = "You're welcome! Ask me anything else about the story."
-ABOUT_ME = (
-    "I'm StoryBot: I answer questions about one news story, Russian diplomats leaving North Korea "
-    "by pushing a rail trolley, and quote the article for each answer."
-)
 
 
-def unknown_text(result: Result) -> str:
+def example_question(kb: KnowledgeBase | None) -> str:
+    """A question to show as an example: the knowledge base's first entry's (the story's words
+    live in knowledge/, not here)."""
+    if kb is None or not kb.entries:
+        return "What happened?"
+    return kb.entries[0].question
+
+
+def empty_text(kb: KnowledgeBase | None) -> str:
+    """What to say to an empty message or a bare greeting."""
+    return f"Ask me a question about the story, e.g. “{example_question(kb)}”"
+
+
+def about_me(kb: KnowledgeBase | None) -> str:
+    """Who the bot is, naming the story it knows."""
+    story = f" “{kb.story.headline}”" if kb is not None and kb.story.headline else ""
+    return f"I'm StoryBot: I answer questions about one news story{story}, and quote the article for each answer."
+
+
+def unknown_text(result: Result, kb: KnowledgeBase | None = None) -> str:
     """What to say when a question gets no answer and no suggestions."""
     from bot.core.matching import ABOUT_ME as ABOUT_ME_REASON
     from bot.core.matching import NO_CONTENT, THANKS
 
     if not result.question or result.reason == NO_CONTENT:  # "", "hi", "sup", "???"
-        return EMPTY
+        return empty_text(kb)
     if result.reason == THANKS:
         return WELCOME
     if result.reason == ABOUT_ME_REASON:
-        return f"{ABOUT_ME} {EMPTY}"
+        return f"{about_me(kb)} {empty_text(kb)}"
     return f"{UNKNOWN} {UNKNOWN_HINT}"
