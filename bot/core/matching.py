@@ -11,7 +11,8 @@ A pipeline of small stages, each testable alone:
 4. **Features** per candidate (`FEATURES`): the similarities, the lexical score, each one's margin
    over the other candidates, how close the wording is (rapidfuzz), and the lexical guards (a name
    or number the entry never mentions, a type of answer it cannot give, ...).
-5. **Decide** (`DecisionModel`): a logistic regression, trained on other stories than the one it
+5. **Decide** (`DecisionModel`): a logistic regression over the features and their pairwise
+   products, trained on other stories than the one it
    is used on (``scripts/train_decision.py``), gives the probability that a candidate answers the
    question. The best is answered from `answer_at`, offered as "did you mean" from `suggest_at`;
    both thresholds were chosen on a development story for a stated precision (docs/matching.md).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -122,16 +124,35 @@ class Result:
         return self.reason in (ABOUT_ME, THANKS, NO_CONTENT)
 
 
+def pair_terms(z: Sequence[float]) -> list[float]:
+    """A standardised feature vector and every product of two of its values (squares included):
+    the inputs of a logistic regression that can weigh one feature by another ("a close wording
+    counts for less when the entry lacks a name the question gives")."""
+    n = len(z)
+    return [*z, *(z[i] * z[j] for i in range(n) for j in range(i, n))]
+
+
+def pair_names(names: Sequence[str]) -> list[tuple[str, ...]]:
+    """The features behind each of `pair_terms`' values."""
+    n = len(names)
+    return [(name,) for name in names] + [(names[i], names[j]) for i in range(n) for j in range(i, n)]
+
+
 @dataclass(frozen=True)
 class DecisionModel:
-    """Logistic regression over `FEATURES` (clipped to the range seen in training, then
-    standardised), with the two decision thresholds."""
+    """A logistic regression over `FEATURES` and their pairwise products, with the two thresholds.
+
+    Features are clipped to the range seen in training (a linear model must not extrapolate: a
+    knowledge base unlike the training ones can give values no training question had), then
+    standardised; the products are standardised again (`pair_mean`, `pair_scale`)."""
 
     names: tuple[str, ...]
     low: tuple[float, ...]
     high: tuple[float, ...]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
+    pair_mean: tuple[float, ...]
+    pair_scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
     answer_at: float
@@ -148,6 +169,8 @@ class DecisionModel:
             high=tuple(raw["high"]),
             mean=tuple(raw["mean"]),
             scale=tuple(raw["scale"]),
+            pair_mean=tuple(raw["pair_mean"]),
+            pair_scale=tuple(raw["pair_scale"]),
             weights=tuple(raw["weights"]),
             bias=float(raw["bias"]),
             answer_at=float(raw["answer_at"]),
@@ -155,25 +178,27 @@ class DecisionModel:
             trained_on=tuple(raw.get("trained_on", ())),
         )
 
-    def pushes(self, features: dict[str, float]) -> list[tuple[str, float]]:
-        """Each feature's push on the log-odds. A value outside the range seen in training is
-        taken at its edge: a linear model must not extrapolate (a knowledge base unlike the
-        training ones can give a similarity spread no training question had)."""
-        return [
-            (name, weight * (min(max(features.get(name, 0.0), low), high) - mean) / scale)
-            for name, low, high, mean, scale, weight in zip(
-                self.names, self.low, self.high, self.mean, self.scale, self.weights, strict=True
-            )
+    def inputs(self, features: dict[str, float]) -> list[float]:
+        """The regression's inputs for one candidate's features."""
+        z = [
+            (min(max(features.get(name, 0.0), low), high) - mean) / scale
+            for name, low, high, mean, scale in zip(self.names, self.low, self.high, self.mean, self.scale, strict=True)
         ]
+        return [(v - m) / s for v, m, s in zip(pair_terms(z), self.pair_mean, self.pair_scale, strict=True)]
 
     def probability(self, features: dict[str, float]) -> float:
         """P(this candidate answers the question)."""
-        z = self.bias + sum(push for _, push in self.pushes(features))
+        z = self.bias + sum(w * v for w, v in zip(self.weights, self.inputs(features), strict=True))
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
     def contributions(self, features: dict[str, float]) -> list[tuple[str, float]]:
-        """Each feature's push on the log-odds, largest first: why the model decided."""
-        return sorted(self.pushes(features), key=lambda p: abs(p[1]), reverse=True)
+        """Each feature's push on the log-odds, largest first: why the model decided. A product's
+        push is shared equally between its two features."""
+        pushes = dict.fromkeys(self.names, 0.0)
+        for owners, w, v in zip(pair_names(self.names), self.weights, self.inputs(features), strict=True):
+            for name in owners:
+                pushes[name] += w * v / len(owners)
+        return sorted(pushes.items(), key=lambda p: abs(p[1]), reverse=True)
 
 
 @lru_cache(maxsize=1)
