@@ -78,6 +78,7 @@ FEATURES = (
     "foreign_share",  # share of the question's terms the article itself never uses
     "sem_z",  # sem_phrasing in standard deviations above the mean over all entries
     "answer_z",  # sem_answer likewise
+    "sem_qa",  # cosine to the entry's question and answer read together
     "sem_centroid",  # cosine to the mean of the entry's phrasing vectors: the entry's gist
     "length",  # log of the question's word count: long chatty messages score lower everywhere
     *GUARDS,  # 1.0 when the entry lacks what the question asks for (bot.core.lexical)
@@ -234,6 +235,7 @@ class Matcher:
                 phrasing_owner.append(index)
         n_phrasings = len(texts)
         texts.extend(entry.answer for entry in kb.entries)
+        texts.extend(f"{entry.question} {entry.answer}" for entry in kb.entries)
         for index, entry in enumerate(kb.entries):
             for sentence in entry.sources:
                 texts.append(sentence)
@@ -242,7 +244,8 @@ class Matcher:
         n = len(kb.entries)
         self._phrasing_vectors = vectors[:n_phrasings]
         self._answer_vectors = vectors[n_phrasings : n_phrasings + n]
-        self._source_vectors = vectors[n_phrasings + n :]
+        self._qa_vectors = vectors[n_phrasings + n : n_phrasings + 2 * n]
+        self._source_vectors = vectors[n_phrasings + 2 * n :]
         self._phrasing_owner = np.asarray(phrasing_owner, dtype=np.intp)
         self._source_owner = np.asarray(source_owner, dtype=np.intp)
         # Each entry's phrasings and sources are contiguous: reduceat over their first rows.
@@ -295,6 +298,7 @@ class Matcher:
                 "answer_z": (float(answer_sims[k]) - answer_centre) / answer_spread,
                 "length": length,
                 "sem_centroid": float(self._centroids[index] @ q),
+                "sem_qa": float(self._qa_vectors[index] @ q),
             }
             if analysis.exact == index:
                 features["wording"] = 1.0
