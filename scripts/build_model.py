@@ -40,6 +40,7 @@ def main() -> int:
     (OUT / "model.safetensors").chmod(0o644)  # readable by the container's non-root user
     shutil.copyfile(source / "tokenizer.json", OUT / "tokenizer.json")
     config = json.loads((source / "config.json").read_text())
+    sentence = json.loads((source / "sentence_bert_config.json").read_text())
     digest = hashlib.sha256((OUT / "model.safetensors").read_bytes()).hexdigest()
     (OUT / "config.json").write_text(
         json.dumps(
@@ -49,7 +50,7 @@ def main() -> int:
                 "license": "Apache-2.0",
                 "heads": config["num_attention_heads"],
                 "layer_norm_eps": config["layer_norm_eps"],
-                "max_tokens": 128,
+                "max_tokens": sentence["max_seq_length"],
                 "dims": config["hidden_size"],
                 "model_sha256": digest,
             },

@@ -61,7 +61,8 @@ class Encoder:
 
         config = json.loads((folder / "config.json").read_text())
         self.name: str = config["name"]
-        self.fingerprint: str = config["model_sha256"]
+        # What the vectors depend on: the weights and how much of a text is read.
+        self.fingerprint: str = f"{config['model_sha256']}:{config['max_tokens']}"
         self.dims: int = int(config["dims"])
         self._heads = int(config["heads"])
         self._eps = float(config["layer_norm_eps"])
