@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "knowledge"
+
+# One embedding cache for the whole run, inherited by the bot processes the tests start: the
+# knowledge bases' vectors are computed once, not by every process and every test.
+os.environ.setdefault("STORYBOT_CACHE", str(ROOT / ".cache" / "embeddings"))
 
 
 @pytest.fixture

@@ -153,8 +153,21 @@ def cache_dir() -> Path:
     return Path(base) / "storybot"
 
 
+MEMO_SIZE = 200_000
+"""Vectors kept in memory per process, by text: a knowledge base rebuilt after one edit encodes
+only the texts that changed."""
+KEPT_FILES = 16
+"""Cache files kept in the cache folder (the oldest are removed)."""
+
+
 class EmbeddingCache:
-    """Vectors of a list of texts, stored under a key of the texts and the model's fingerprint."""
+    """Vectors of a knowledge base's texts, cached by content on disk and in memory.
+
+    A file holds one list of texts' vectors under a key of the texts and the model's fingerprint,
+    with each text's own hash: an unchanged base loads in one read; a changed one takes the
+    vectors of its unchanged texts from the newest files and encodes only the rest."""
+
+    _memo: dict[str, NDArray[np.float16]] = {}
 
     def __init__(self, encoder: Encoder, folder: Path | None = None) -> None:
         self.encoder = encoder
@@ -168,32 +181,78 @@ class EmbeddingCache:
             digest.update(b"\0")
         return digest.hexdigest()[:32]
 
-    def vectors(self, texts: Sequence[str]) -> Vectors:
-        """The texts' vectors, from the cache when present, else encoded and stored."""
-        path = self.folder / f"{self.key(texts)}.npy"
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape == (len(texts), self.encoder.dims):
-                return cached.astype(np.float32)
-        except (OSError, ValueError):
-            pass  # absent, unreadable or torn: encode again
-        # Stored as float16, so a fresh encoding is rounded the same way: answers do not depend
-        # on whether the cache was warm.
-        encoded = self.encoder.encode(texts).astype(np.float16)
-        self._store(path, encoded)
-        return encoded.astype(np.float32)
+    def text_key(self, text: str) -> str:
+        """One text's key under this model."""
+        return hashlib.sha256(f"{self.encoder.fingerprint}\0{text}".encode()).hexdigest()[:32]
 
-    def _store(self, path: Path, vectors: NDArray[np.float16]) -> None:
-        """Write atomically; a read-only or full disk only costs the next start an encoding."""
+    def vectors(self, texts: Sequence[str]) -> Vectors:
+        """The texts' vectors, from the cache where present, else encoded (and stored)."""
+        path = self.folder / f"{self.key(texts)}.npz"
+        keys = [self.text_key(t) for t in texts]
+        stored = self._read(path)
+        if stored is not None and list(stored[0]) == keys:
+            return stored[1].astype(np.float32)
+        known = {k: v for k, v in self._memo.items()} if len(self._memo) < len(keys) * 4 else self._memo
+        wanted = set(keys) - known.keys()
+        if wanted:
+            for other in self._newest(exclude=path):
+                found = self._read(other)
+                if found is None:
+                    continue
+                for k, v in zip(found[0], found[1], strict=True):
+                    if k in wanted:
+                        known[str(k)] = v
+                        wanted.discard(str(k))
+                if not wanted:
+                    break
+        missing = sorted({i for i, k in enumerate(keys) if k not in known}, key=lambda i: i)
+        if missing:
+            # Stored as float16, so a fresh encoding is rounded the same way: answers do not
+            # depend on whether the cache was warm.
+            fresh = self.encoder.encode([texts[i] for i in missing]).astype(np.float16)
+            for i, v in zip(missing, fresh, strict=True):
+                known[keys[i]] = v
+        out = np.stack([known[k] for k in keys]) if keys else np.zeros((0, self.encoder.dims), np.float16)
+        self._remember(keys, out)
+        self._store(path, keys, out)
+        return out.astype(np.float32)
+
+    def _remember(self, keys: list[str], vectors: NDArray[np.float16]) -> None:
+        if len(self._memo) + len(keys) > MEMO_SIZE:
+            self._memo.clear()
+        self._memo.update(zip(keys, vectors, strict=True))
+
+    def _newest(self, exclude: Path) -> list[Path]:
+        try:
+            files = [p for p in self.folder.glob("*.npz") if p != exclude]
+            return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)[:4]
+        except OSError:
+            return []
+
+    def _read(self, path: Path) -> tuple[NDArray[np.str_], NDArray[np.float16]] | None:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                keys, vectors = data["keys"], data["vectors"]
+        except (OSError, ValueError, KeyError, EOFError):
+            return None  # absent, unreadable or torn: encode again
+        if vectors.ndim != 2 or vectors.shape != (len(keys), self.encoder.dims):
+            return None
+        return keys, vectors
+
+    def _store(self, path: Path, keys: list[str], vectors: NDArray[np.float16]) -> None:
+        """Write atomically and keep the folder small; a read-only or full disk only costs the
+        next start an encoding."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    np.save(handle, vectors, allow_pickle=False)
+                    np.savez(handle, keys=np.array(keys, dtype="U32"), vectors=vectors)
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            for old in self._newest(exclude=path)[KEPT_FILES - 1 :]:
+                old.unlink(missing_ok=True)
         except OSError:
             return

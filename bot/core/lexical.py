@@ -85,7 +85,7 @@ COMMON_RANK_STOP = 150
 COMMON_RANK_EVERYDAY = 2000
 """The most common English words ("decide", "come") weigh least among content words."""
 COMMON_RANK_RARE = 20000
-"""Words rarer than this in English are the story's own terms (handcart, Suez): full weight."""
+"""Words rarer than this in English are the story's own terms (the names and things of one story): full weight."""
 EVERYDAY_FACTOR_TOP = 0.5
 """Weight kept by a knowledge-base word among the most common English words."""
 EVERYDAY_FACTOR = 0.75
@@ -576,6 +576,7 @@ class Analysis:
     unknown_share: float = 0.0
     foreign_share: float = 0.0
     exact: int | None = None
+    repaired: str = ""  # the message with its misspelt words repaired, when any was
 
 
 @dataclass(frozen=True)
@@ -590,6 +591,7 @@ class _Term:
     end: int
     known: bool  # whether the knowledge base uses it
     owner: bool = False  # written with 's: "captain's" in "captain's daughter"
+    form: str | None = None  # the knowledge-base word a misspelt word was repaired to
 
 
 @dataclass(frozen=True)
@@ -817,18 +819,21 @@ class TermMatcher:
                 ws.append(word)
         stems: list[str] = []
         repaired: list[bool] = []
+        forms: list[str | None] = []
         for i, word in enumerate(ws):
             stemmed = stem(word)
-            fixed = None
+            fixed = form = None
             if word not in STOPWORDS and stemmed not in self._stems:
                 small = _repair_small_word(word, self._common)
                 if small is not None:  # "whree" -> "where": a question word, not a term
                     ws[i] = word = small
                     stemmed = stem(small)
                 else:
-                    fixed = self._repair(word)
+                    form = self._repair_form(word)
+                    fixed = self._forms[form] if form is not None else None
             stems.append(fixed or stemmed)
             repaired.append(fixed is not None)
+            forms.append(form)
         terms: list[_Term] = []
         for term, start, end in self._fold(stems):
             word = ws[start]
@@ -856,11 +861,18 @@ class TermMatcher:
                     last.endswith("s") and last[:-1] in self._forms and last not in self._forms
                 )
             )
-            terms.append(_Term(term, weight, word, name_like, start, end, known, owner))
+            terms.append(
+                _Term(term, weight, word, name_like, start, end, known, owner, forms[start] if end - start == 1 else None)
+            )
         return ws, terms
 
     def _repair(self, word: str) -> str | None:
-        """The stem of the knowledge-base word a misspelt word most likely meant, if any.
+        """The stem of the knowledge-base word a misspelt word most likely meant, if any."""
+        form = self._repair_form(word)
+        return self._forms[form] if form is not None else None
+
+    def _repair_form(self, word: str) -> str | None:
+        """The knowledge-base word a misspelt word most likely meant, if any.
 
         Ordinary English words are left alone: "weather" must not become "feather".
         """
@@ -872,7 +884,7 @@ class TermMatcher:
             # A three-letter word is only repaired when its last two letters were swapped
             # ("bsu": bus); "asd" is a keyboard mash, not "sad".
             swapped = word[0] + word[2] + word[1]
-            return self._forms.get(swapped)
+            return swapped if swapped in self._forms else None
         # One slip (a letter wrong, missing, extra or two swapped) in a short word, two in
         # a long one.
         max_edits = 1 if len(word) <= TYPO_SHORT_WORD else 2
@@ -887,7 +899,7 @@ class TermMatcher:
         # Between equally close words, a dropped or doubled letter ("clohing": clothing) is a
         # likelier slip than a wrong one (closing).
         closest = min(found, key=lambda f: (f[1], Indel.distance(word, f[0]), f[2]))
-        return self._forms[closest[0]]
+        return str(closest[0])
 
     # ------------------------------------------------------------------ matching
 
@@ -925,8 +937,15 @@ class TermMatcher:
             sum(t.weight for t in terms if t.key not in self._story_stems and stem(t.original) not in self._story_stems)
             / total
         )
+        fixes = {t.original: t.form for t in terms if t.form and t.form != t.original}
+        fixed_text = (
+            re.sub(r"[^\W_]+(?:'[^\W_]+)*", lambda m: fixes.get(m.group(0).casefold(), m.group(0)), text)
+            if fixes
+            else ""
+        )
         return Analysis(
             text,
+            repaired=fixed_text,
             reading=core,
             qtype=qtype,
             words=tuple(ws),

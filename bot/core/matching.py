@@ -265,6 +265,13 @@ class Matcher:
             return analysis, []
         q = self.encoder.encode([analysis.text])[0]
         by_phrasing = self._phrasing_vectors @ q
+        if analysis.repaired:
+            # Misspelt words repaired to the knowledge base's own: the model reads whole words
+            # better than slips, so the text read the better way counts.
+            fixed = self.encoder.encode([analysis.repaired])[0]
+            if float(np.max(self._phrasing_vectors @ fixed)) > float(np.max(by_phrasing)):
+                q = fixed
+                by_phrasing = self._phrasing_vectors @ q
         per_entry = np.maximum.reduceat(by_phrasing, self._phrasing_starts)
         pool = dict.fromkeys(analysis.scores)
         for index in np.argsort(-per_entry)[:POOL]:

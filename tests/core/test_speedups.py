@@ -14,7 +14,8 @@ import yaml
 from bot.core import knowledge as K
 from bot.core.evaluation import load_cases
 from bot.core.knowledge import load_knowledge, phrasing_key
-from bot.core.matching import BETA2, ENTRY_BLEND, MAX_POSTINGS, TYPE_MISMATCH_FACTOR, Candidate, Matcher
+from bot.core.lexical import BETA2, ENTRY_BLEND, MAX_POSTINGS, TYPE_MISMATCH_FACTOR, Candidate
+from bot.core.lexical import TermMatcher as Matcher
 from bot.core.text import clean_question, normalise_for_compare
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +91,7 @@ def test_compare_form_and_phrasing_key_match_the_plain_forms(text: str) -> None:
 def _rank_everything(matcher: Matcher, question: str) -> list[tuple[str, float, str]]:
     """The ranking as the matcher computed it before it learnt to stop early: score every
     candidate phrasing, blend, sort all, filter by answer shape, take three."""
-    from bot.core.matching import ANSWER_SHAPES, question_type, types_disagree
+    from bot.core.lexical import ANSWER_SHAPES, question_type, types_disagree
 
     text = clean_question(question)
     _, terms = matcher._analyse(text)
@@ -137,6 +138,8 @@ def _rank_everything(matcher: Matcher, question: str) -> list[tuple[str, float, 
 
 
 def test_stopping_early_ranks_exactly_as_scoring_everything() -> None:
+    """The lexical stage's ranking (bot/core/lexical.py) stops scoring once no entry left can
+    reach the top: the same result as scoring every phrasing."""
     matcher = Matcher(load_knowledge(ROOT / "knowledge"))
     questions = [
         c.question
@@ -148,7 +151,7 @@ def test_stopping_early_ranks_exactly_as_scoring_everything() -> None:
         terms = matcher._analyse(text)[1] if text else []
         if not terms:
             continue
-        from bot.core.matching import question_type
+        from bot.core.lexical import question_type
 
         fast: list[Candidate] = matcher._rank(terms, question_type(text))
         assert [(c.entry.id, c.score, c.phrasing) for c in fast] == _rank_everything(matcher, question), (
@@ -159,7 +162,7 @@ def test_stopping_early_ranks_exactly_as_scoring_everything() -> None:
 def test_ask_imports_neither_discord_nor_the_heavy_optional_modules() -> None:
     code = (
         "import sys; from bot.cli import main; main(['ask', 'How far did they push the trolley?']);"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'discord', 'aiohttp', 'ruamel', 'filelock', 'rapidfuzz'}))"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'discord', 'aiohttp', 'ruamel', 'filelock'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
