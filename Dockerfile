@@ -1,7 +1,7 @@
 # StoryBot image: one process, the Discord bot.
 #
 #   docker build -t storybot .
-#   docker run --rm storybot ask "How far did they push the trolley?"   # offline, no token
+#   docker run --rm storybot ask "What happened?"                        # offline, no token
 #   docker compose up -d                                                # the bot (see README.md, "Deploying with Docker")
 #
 # PYTHON_IMAGE lets a machine without Docker Hub build from a local stand-in for
@@ -61,11 +61,17 @@ RUN pip install --no-deps /tmp/src \
 # Declared after the chown, so a new volume starts out owned by uid 10001.
 COPY --chown=10001:10001 knowledge /data/knowledge
 ENV STORYBOT_DATA=/data \
-    STORYBOT_KNOWLEDGE=/data/knowledge
-VOLUME ["/data"]
+    STORYBOT_KNOWLEDGE=/data/knowledge \
+    STORYBOT_CACHE=/data/cache
 WORKDIR /data
 
 USER 10001:10001
+
+# The seed knowledge base's sentence embeddings, computed once here (a few seconds) and cached
+# by content in /data/cache, which a new volume gets a copy of: the first start does not
+# encode them again. A curator's edit re-encodes only the texts it changed.
+RUN python -m bot ask "warm up" > /dev/null
+VOLUME ["/data"]
 
 # The bot touches /data/heartbeat on every gateway heartbeat (~41 s on Discord);
 # `healthcheck` fails once it is older than STORYBOT_HEALTH_MAX_AGE (default 90 s).

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -233,7 +234,7 @@ class EmbeddingCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 keys, vectors = data["keys"], data["vectors"]
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None  # absent, unreadable or torn: encode again
         if vectors.ndim != 2 or vectors.shape != (len(keys), self.encoder.dims):
             return None

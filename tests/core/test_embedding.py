@@ -1,0 +1,107 @@
+"""The sentence-embedding stage: the numpy transformer and its content cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.core.embedding import EmbeddingCache, Encoder, default_encoder
+from tests.conftest import ROOT
+
+REFERENCE = json.loads((ROOT / "tests" / "data" / "minilm_reference.json").read_text())
+
+
+def test_vectors_match_sentence_transformers_own() -> None:
+    """The reference vectors were recorded from sentence-transformers running the same weights on
+    torch (tests/data/minilm_reference.json): the numpy forward pass must give the same."""
+    vectors = default_encoder().encode(REFERENCE["texts"])
+    expected = np.asarray(REFERENCE["vectors"], dtype=np.float32)
+    cosines = (vectors * expected).sum(axis=1)
+    assert cosines.min() > 0.9999, cosines
+
+
+def test_vectors_are_unit_length_and_independent_of_the_batch() -> None:
+    encoder = default_encoder()
+    texts = ["short", "a much longer question about what happened and why it happened at all", "hi"]
+    together = encoder.encode(texts)
+    apart = np.vstack([encoder.encode([t]) for t in texts])
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(together, apart, atol=1e-5)
+    assert encoder.encode([]).shape == (0, encoder.dims)
+
+
+def test_paraphrases_are_closer_than_other_topics() -> None:
+    a, b, c = default_encoder().encode(
+        ["How far did they push the cart?", "What distance did they cover pushing the trolley?", "Who won the football?"]
+    )
+    assert float(a @ b) > float(a @ c) + 0.2
+
+
+class CountingEncoder(Encoder):
+    """The real encoder, counting the texts it is asked to encode."""
+
+    def __init__(self) -> None:
+        base = default_encoder()
+        self.__dict__.update(base.__dict__)
+        self.encoded = 0
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        self.encoded += len(texts)
+        return super().encode(texts)
+
+
+@pytest.fixture
+def counting(tmp_path: Path) -> tuple[CountingEncoder, Path]:
+    EmbeddingCache._memo.clear()
+    return CountingEncoder(), tmp_path / "cache"
+
+
+def test_an_unchanged_list_is_read_back_not_encoded(counting: tuple[CountingEncoder, Path]) -> None:
+    encoder, folder = counting
+    texts = ["one text", "another text", "a third"]
+    first = EmbeddingCache(encoder, folder).vectors(texts)
+    EmbeddingCache._memo.clear()  # as a new process would
+    second = EmbeddingCache(encoder, folder).vectors(texts)
+    assert encoder.encoded == 3
+    assert np.array_equal(first, second)
+
+
+def test_an_edit_encodes_only_the_texts_it_changed(counting: tuple[CountingEncoder, Path]) -> None:
+    encoder, folder = counting
+    EmbeddingCache(encoder, folder).vectors(["a", "b", "c", "d"])
+    EmbeddingCache._memo.clear()
+    EmbeddingCache(encoder, folder).vectors(["a", "b", "c", "d changed", "e"])
+    assert encoder.encoded == 4 + 2
+
+
+def test_a_torn_cache_file_is_encoded_again(counting: tuple[CountingEncoder, Path]) -> None:
+    encoder, folder = counting
+    cache = EmbeddingCache(encoder, folder)
+    good = cache.vectors(["x", "y"])
+    for path in folder.glob("*.npz"):
+        path.write_bytes(path.read_bytes()[:50])
+    EmbeddingCache._memo.clear()
+    again = EmbeddingCache(encoder, folder).vectors(["x", "y"])
+    assert np.array_equal(good, again)
+    assert encoder.encoded == 4
+
+
+def test_an_unwritable_cache_folder_still_answers(counting: tuple[CountingEncoder, Path], tmp_path: Path) -> None:
+    encoder, _ = counting
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    vectors = EmbeddingCache(encoder, blocked / "cache").vectors(["x"])
+    assert vectors.shape == (1, encoder.dims)
+
+
+def test_warm_and_cold_caches_give_the_same_vectors(counting: tuple[CountingEncoder, Path]) -> None:
+    """Both are rounded through float16, so no answer depends on whether the cache was warm."""
+    encoder, folder = counting
+    cold = EmbeddingCache(encoder, folder).vectors(["the same text"])
+    EmbeddingCache._memo.clear()
+    warm = EmbeddingCache(encoder, folder).vectors(["the same text"])
+    assert cold.dtype == warm.dtype == np.float32
+    assert np.array_equal(cold, warm)
