@@ -64,7 +64,13 @@ class Figures:
     @classmethod
     def of(cls, report: Report) -> Figures:
         n = report.in_scope.count()
-        return cls(report.in_scope.rate(), report.wrong / n if n else 0.0, report.out_of_scope.rate(), n, report.out_of_scope.count())
+        return cls(
+            report.in_scope.rate(),
+            report.wrong / n if n else 0.0,
+            report.out_of_scope.rate(),
+            n,
+            report.out_of_scope.count(),
+        )
 
 
 Scorer = Callable[[str], tuple[str, float]]  # question -> (best entry id, similarity)
@@ -110,7 +116,9 @@ def baseline_figures(scored: list[tuple[Case, str, float]], threshold: float) ->
     return Figures(right / n, wrong / n, refused / m, len(inside), len(outside))
 
 
-def run_baselines(sets: Sequence[QuestionSet], tuning: Sequence[QuestionSet], matchers: dict[str, Matcher]) -> dict[str, dict[str, Figures]]:
+def run_baselines(
+    sets: Sequence[QuestionSet], tuning: Sequence[QuestionSet], matchers: dict[str, Matcher]
+) -> dict[str, dict[str, Figures]]:
     """Baseline figures per test story, thresholds from the tuning (train + dev) stories."""
     out: dict[str, dict[str, Figures]] = {}
     for name, make in (("rapidfuzz", lambda m: fuzz_scorer(m.kb)), ("embedding", embedding_scorer)):
@@ -134,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sets = load_question_sets(QUESTIONS)
     test = [s for s in sets if s.split == "test"]
     tuning = [s for s in sets if s.split in ("train", "dev")]
-    matchers = {story: Matcher(load_knowledge(story_folder(story))) for story in sorted({s.story for s in sets})}
+    matchers = {
+        story: Matcher(load_knowledge(story_folder(story))) for story in sorted({s.story for s in sets})
+    }
     rows: list[tuple[str, str, Figures]] = []
     for story in sorted({s.story for s in test}):
         cases = [c for s in test if s.story == story for c in s.cases]
@@ -174,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "# Answer quality\n\nMade by `python benchmarks/quality.py`; do not edit by hand, run it again.\n\n"
             "Every row but the last is on `test` question sets: stories and writers the decision model never saw "
             "(docs/matching.md says how they were written). Baselines refuse below a similarity threshold chosen on the "
-            f"train and dev stories for {BASELINE_REFUSAL:.0%} refusal, as StoryBot's thresholds are.\n\n" + table + "\n"
+            f"train and dev stories for {BASELINE_REFUSAL:.0%} refusal, as StoryBot's thresholds are.\n\n"
+            + table
+            + "\n"
         )
     return 0
 

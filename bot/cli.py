@@ -66,10 +66,13 @@ def result_text(
 
 def explain(result: Result, decision: DecisionModel) -> list[str]:
     """Why the matcher decided: each candidate's probability and the features that pushed it most."""
-    lines = [f"  [{result.outcome}: {result.reason}; answers from p >= {decision.answer_at:.2f}, suggests from p >= {decision.suggest_at:.2f}]"]
+    lines = [
+        f"  [{result.outcome}: {result.reason}; answers from p >= {decision.answer_at:.2f}, suggests from p >= {decision.suggest_at:.2f}]"
+    ]
     for c in result.candidates:
         pushes = ", ".join(
-            f"{name} {c.features.get(name, 0.0):.2f} ({push:+.1f})" for name, push in decision.contributions(c.features)[:4]
+            f"{name} {c.features.get(name, 0.0):.2f} ({push:+.1f})"
+            for name, push in decision.contributions(c.features)[:4]
         )
         lines.append(f"  p={c.probability:.2f} {c.entry.id}  closest: “{c.phrasing}”")
         lines.append(f"      {pushes}")
@@ -91,7 +94,10 @@ def _answer_lines(service: StoryService, lines: Iterable[str], args: argparse.Na
         if args.json:
             print(json.dumps(result_json(result, service.kb), ensure_ascii=False), flush=True)
         else:
-            print(result_text(result, service.kb, verbose=args.verbose, decision=service.matcher.decision), flush=True)
+            print(
+                result_text(result, service.kb, verbose=args.verbose, decision=service.matcher.decision),
+                flush=True,
+            )
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -118,7 +124,11 @@ def cmd_console(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not line.strip():
             return EXIT_OK
-        print(result_text(service.ask(line), service.kb, verbose=args.verbose, decision=service.matcher.decision))
+        print(
+            result_text(
+                service.ask(line), service.kb, verbose=args.verbose, decision=service.matcher.decision
+            )
+        )
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -217,7 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("STORYBOT_KNOWLEDGE") or None,
         help="knowledge folder (default: $STORYBOT_KNOWLEDGE, ./knowledge, or the bundled one)",
     )
-    common.add_argument("-v", "--verbose", action="store_true", help="show why: candidates, their probability and the features that decided")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show why: candidates, their probability and the features that decided",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or one per stdin line)")

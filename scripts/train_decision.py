@@ -148,7 +148,19 @@ def main() -> int:
     sets = [s for s in load_question_sets(QUESTIONS) if s.split in ("train", "dev")]
     stories = sorted({s.story for s in sets})
     n, m = len(FEATURES), len(pair_names(FEATURES))
-    blank = DecisionModel(FEATURES, (0.0,) * n, (0.0,) * n, (0.0,) * n, (1.0,) * n, (0.0,) * m, (1.0,) * m, (0.0,) * m, 0.0, 0.5, 0.2)
+    blank = DecisionModel(
+        FEATURES,
+        (0.0,) * n,
+        (0.0,) * n,
+        (0.0,) * n,
+        (1.0,) * n,
+        (0.0,) * m,
+        (1.0,) * m,
+        (0.0,) * m,
+        0.0,
+        0.5,
+        0.2,
+    )
     data = {story: rows([s for s in sets if s.story == story], blank) for story in stories}
     # Leave one story out: every probability below comes from a model that never saw that story.
     held_p, held_groups = [], []
@@ -198,7 +210,12 @@ def main() -> int:
         "bias": round(float(model.intercept_[0]), 6),
         "answer_at": answer_at,
         "suggest_at": suggest_at,
-        "chosen_for": {"precision": PRECISION, "refused": REFUSED, "wrong": WRONG, "suggested_out_of_scope": SUGGEST_SHARE},
+        "chosen_for": {
+            "precision": PRECISION,
+            "refused": REFUSED,
+            "wrong": WRONG,
+            "suggested_out_of_scope": SUGGEST_SHARE,
+        },
         "held_out_figures": {k: round(v, 4) for k, v in f.items()},
         "trained_on": sorted(f"{s.story}/{s.writer}" for s in sets),
     }

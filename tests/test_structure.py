@@ -50,9 +50,12 @@ def _story_words() -> set[str]:
 
     common = common_words()
     article = (ROOT / "knowledge" / "article.txt").read_text(encoding="utf-8").casefold()
-    return {
-        w for w in re.findall(r"[a-z]{4,}", article) if common.get(w, 10**9) >= 20_000
-    } - UNITS | {"trolley", "diplomats", "north korea", "dprk"}
+    return {w for w in re.findall(r"[a-z]{4,}", article) if common.get(w, 10**9) >= 20_000} - UNITS | {
+        "trolley",
+        "diplomats",
+        "north korea",
+        "dprk",
+    }
 
 
 UNITS = {"kilometre", "kilometres", "kilometer", "kilometers"}

@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,8 +50,7 @@ def _gelu(x: Vectors) -> Vectors:
     t = 1.0 / (1.0 + 0.3275911 * z)
     poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
     erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
-    out: Vectors = 0.5 * x * (1.0 + erf)
-    return out
+    return (0.5 * x * (1.0 + erf)).astype(np.float32, copy=False)
 
 
 class Encoder:
@@ -82,7 +82,9 @@ class Encoder:
             qkv = ("query", "key", "value")
             self._layers.append(
                 (
-                    np.ascontiguousarray(np.concatenate([get(f"{p}attention.self.{n}.weight") for n in qkv]).T),
+                    np.ascontiguousarray(
+                        np.concatenate([get(f"{p}attention.self.{n}.weight") for n in qkv]).T
+                    ),
                     np.concatenate([get(f"{p}attention.self.{n}.bias") for n in qkv]),
                     np.ascontiguousarray(get(f"{p}attention.output.dense.weight").T),
                     get(f"{p}attention.output.dense.bias"),
@@ -168,7 +170,7 @@ class EmbeddingCache:
     with each text's own hash: an unchanged base loads in one read; a changed one takes the
     vectors of its unchanged texts from the newest files and encodes only the rest."""
 
-    _memo: dict[str, NDArray[np.float16]] = {}
+    _memo: ClassVar[dict[str, NDArray[np.float16]]] = {}
 
     def __init__(self, encoder: Encoder, folder: Path | None = None) -> None:
         self.encoder = encoder
@@ -206,13 +208,15 @@ class EmbeddingCache:
                         wanted.discard(str(k))
                 if not wanted:
                     break
-        missing = sorted({i for i, k in enumerate(keys) if k not in known}, key=lambda i: i)
+        missing: dict[str, str] = {}  # each text not yet known, once (texts repeat: sources, answers)
+        for k, text in zip(keys, texts, strict=True):
+            if k not in known:
+                missing.setdefault(k, text)
         if missing:
             # Stored as float16, so a fresh encoding is rounded the same way: answers do not
             # depend on whether the cache was warm.
-            fresh = self.encoder.encode([texts[i] for i in missing]).astype(np.float16)
-            for i, v in zip(missing, fresh, strict=True):
-                known[keys[i]] = v
+            fresh = self.encoder.encode(list(missing.values())).astype(np.float16)
+            known.update(zip(missing, fresh, strict=True))
         out = np.stack([known[k] for k in keys]) if keys else np.zeros((0, self.encoder.dims), np.float16)
         self._remember(keys, out)
         self._store(path, keys, out)

@@ -558,7 +558,15 @@ class Result:
         return self.reason in (ABOUT_ME, THANKS, NO_CONTENT)
 
 
-GUARDS = ("missing_name", "wrong_count", "no_unit", "no_name", "unsaid_predicate", "wrong_shape", "type_clash")
+GUARDS = (
+    "missing_name",
+    "wrong_count",
+    "no_unit",
+    "no_name",
+    "unsaid_predicate",
+    "wrong_shape",
+    "type_clash",
+)
 """The lexical checks `TermMatcher.guards` reports per candidate entry."""
 
 
@@ -862,7 +870,17 @@ class TermMatcher:
                 )
             )
             terms.append(
-                _Term(term, weight, word, name_like, start, end, known, owner, forms[start] if end - start == 1 else None)
+                _Term(
+                    term,
+                    weight,
+                    word,
+                    name_like,
+                    start,
+                    end,
+                    known,
+                    owner,
+                    forms[start] if end - start == 1 else None,
+                )
             )
         return ws, terms
 
@@ -934,7 +952,11 @@ class TermMatcher:
         total = sum(t.weight for t in terms) or 1.0
         unknown = sum(t.weight for t in terms if not t.known) / total
         foreign = (
-            sum(t.weight for t in terms if t.key not in self._story_stems and stem(t.original) not in self._story_stems)
+            sum(
+                t.weight
+                for t in terms
+                if t.key not in self._story_stems and stem(t.original) not in self._story_stems
+            )
             / total
         )
         fixes = {t.original: t.form for t in terms if t.form and t.form != t.original}

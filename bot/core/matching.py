@@ -183,7 +183,9 @@ class DecisionModel:
         """The regression's inputs for one candidate's features."""
         z = [
             (min(max(features.get(name, 0.0), low), high) - mean) / scale
-            for name, low, high, mean, scale in zip(self.names, self.low, self.high, self.mean, self.scale, strict=True)
+            for name, low, high, mean, scale in zip(
+                self.names, self.low, self.high, self.mean, self.scale, strict=True
+            )
         ]
         return [(v - m) / s for v, m, s in zip(pair_terms(z), self.pair_mean, self.pair_scale, strict=True)]
 
@@ -252,7 +254,11 @@ class Matcher:
         self._phrasing_starts = _starts(self._phrasing_owner, n)
         self._source_starts = _starts(self._source_owner, n)
         self._keys = [phrasing_key(p) for p in self._phrasings]
-        centroids = np.add.reduceat(self._phrasing_vectors, self._phrasing_starts) if n else np.zeros((0, self.encoder.dims), np.float32)
+        centroids = (
+            np.add.reduceat(self._phrasing_vectors, self._phrasing_starts)
+            if n
+            else np.zeros((0, self.encoder.dims), np.float32)
+        )
         norms = np.linalg.norm(centroids, axis=1, keepdims=True)
         self._centroids = centroids / np.where(norms > 0, norms, 1.0)
 
@@ -290,7 +296,11 @@ class Matcher:
         rows: list[tuple[int, dict[str, float], str]] = []
         for k, index in enumerate(indexes):
             first = self._phrasing_starts[index]
-            last = self._phrasing_starts[index + 1] if index + 1 < len(self._phrasing_starts) else len(self._keys)
+            last = (
+                self._phrasing_starts[index + 1]
+                if index + 1 < len(self._phrasing_starts)
+                else len(self._keys)
+            )
             closest = process.extractOne(asked, self._keys[first:last], scorer=fuzz.token_set_ratio)
             nearest = first + int(np.argmax(by_phrasing[first:last]))
             features = {

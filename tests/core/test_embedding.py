@@ -35,7 +35,11 @@ def test_vectors_are_unit_length_and_independent_of_the_batch() -> None:
 
 def test_paraphrases_are_closer_than_other_topics() -> None:
     a, b, c = default_encoder().encode(
-        ["How far did they push the cart?", "What distance did they cover pushing the trolley?", "Who won the football?"]
+        [
+            "How far did they push the cart?",
+            "What distance did they cover pushing the trolley?",
+            "Who won the football?",
+        ]
     )
     assert float(a @ b) > float(a @ c) + 0.2
 
@@ -89,7 +93,9 @@ def test_a_torn_cache_file_is_encoded_again(counting: tuple[CountingEncoder, Pat
     assert encoder.encoded == 4
 
 
-def test_an_unwritable_cache_folder_still_answers(counting: tuple[CountingEncoder, Path], tmp_path: Path) -> None:
+def test_an_unwritable_cache_folder_still_answers(
+    counting: tuple[CountingEncoder, Path], tmp_path: Path
+) -> None:
     encoder, _ = counting
     blocked = tmp_path / "file-not-folder"
     blocked.write_text("")

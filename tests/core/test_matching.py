@@ -106,7 +106,9 @@ def _floors(name: str) -> tuple[float, float, float]:
 
 
 @pytest.mark.parametrize("story", sorted(k for k in RECORDED if "/" not in k))
-def test_figures_on_test_stories_hold(sets: list[QuestionSet], story: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_figures_on_test_stories_hold(
+    sets: list[QuestionSet], story: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     cases = [c for qs in sets if qs.split == "test" and qs.story == story for c in qs.cases]
     assert len(cases) >= 300
     report = evaluate(Matcher(load_knowledge(story_folder(story))), cases)
@@ -168,7 +170,13 @@ def test_the_decision_model_file_fits_the_features() -> None:
     assert decision.names == FEATURES
     assert 0.0 < decision.suggest_at < decision.answer_at < 1.0
     strong = {"sem_phrasing": 1.0, "sem_centroid": 1.0, "wording": 1.0, "lexical": 1.0, "sem_margin": 0.5}
-    weak = {"sem_phrasing": 0.1, "sem_centroid": 0.0, "wording": 0.1, "foreign_share": 1.0, "missing_name": 1.0}
+    weak = {
+        "sem_phrasing": 0.1,
+        "sem_centroid": 0.0,
+        "wording": 0.1,
+        "foreign_share": 1.0,
+        "missing_name": 1.0,
+    }
     assert decision.probability(strong) > decision.answer_at > decision.probability(weak)
     names = [name for name, _ in decision.contributions(strong)]
     assert sorted(names) == sorted(FEATURES)
@@ -227,7 +235,9 @@ def _guards(matcher: Matcher, question: str, entry_id: str) -> dict[str, float]:
         ("What did Putin say about the trolley?", "trolley-distance", "missing_name"),
     ],
 )
-def test_a_guard_reports_what_the_entry_lacks(matcher: Matcher, question: str, entry_id: str, guard: str) -> None:
+def test_a_guard_reports_what_the_entry_lacks(
+    matcher: Matcher, question: str, entry_id: str, guard: str
+) -> None:
     assert _guards(matcher, question, entry_id)[guard] == 1.0
 
 
@@ -240,7 +250,9 @@ def test_a_guard_reports_what_the_entry_lacks(matcher: Matcher, question: str, e
         ("how long did they spend on the bus after the train?", "bus-ride-length"),
     ],
 )
-def test_no_guard_fires_when_the_entry_has_what_is_asked(matcher: Matcher, question: str, entry_id: str) -> None:
+def test_no_guard_fires_when_the_entry_has_what_is_asked(
+    matcher: Matcher, question: str, entry_id: str
+) -> None:
     flags = _guards(matcher, question, entry_id)
     assert set(flags) == set(GUARDS)
     assert not any(flags.values()), flags
