@@ -76,7 +76,8 @@ async def test_ask_answers_with_answer_and_source(
 
 async def test_suggestion_button_answers_with_that_entry(fake: FakeDiscord, storybot: Running) -> None:
     service = storybot.bot.service
-    vague = next(q for q in ("trolley", "the border", "diplomats", "north korea", "covid", "pushed")
+    vague = next(q for q in ("trolley", "the border", "diplomats", "north korea", "covid", "pushed",
+                             "what colour was the trolley", "who cooked on the 32 hour train")
                  if service.ask(q).outcome == "suggest")  # fmt: skip
     iid = await fake.slash_command("ask", {"question": vague})
     reply = await fake.wait_for_reply(iid, T)
