@@ -171,8 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {story} | {name} | {f.in_scope} | {pct(f.right)} | {pct(f.wrong)} | {f.out_of_scope} | {pct(f.refused)} |"
         )
     lines.append(
-        f"| train + dev stories, each scored by a model trained without it | StoryBot | 960 | {pct(held['right'])} | "
-        f"{pct(held['wrong'])} | 480 | {pct(held['refused'])} |"
+        f"| train + dev stories, each scored by a model trained without it | StoryBot | {held['in_scope']:.0f} | "
+        f"{pct(held['right'])} | {pct(held['wrong'])} | {held['out_of_scope']:.0f} | {pct(held['refused'])} |"
     )
     lines += [
         "",

@@ -137,6 +137,8 @@ def figures(p: np.ndarray, groups, answer_at: float) -> dict[str, float]:
     n_out = (len(res) - sum(r[0] for r in res)) or 1
     answered = sum(r[1] or r[2] for r in res)
     return {
+        "in_scope": float(sum(r[0] for r in res)),
+        "out_of_scope": float(len(res) - sum(r[0] for r in res)),
         "right": sum(r[1] for r in res if r[0]) / n_in,
         "wrong": sum(r[2] for r in res if r[0]) / n_in,
         "refused": sum(not (r[1] or r[2]) for r in res if not r[0]) / n_out,
