@@ -145,8 +145,12 @@ def load_question_set(path: Path | str) -> QuestionSet:
     path = Path(path)
     data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("split") not in SPLITS:
-        raise KnowledgeError([Problem(f"needs story, writer, split (one of {', '.join(SPLITS)})", file=str(path))])
-    return QuestionSet(path, str(data["story"]), str(data["writer"]), str(data["split"]), tuple(load_cases(path)))
+        raise KnowledgeError(
+            [Problem(f"needs story, writer, split (one of {', '.join(SPLITS)})", file=str(path))]
+        )
+    return QuestionSet(
+        path, str(data["story"]), str(data["writer"]), str(data["split"]), tuple(load_cases(path))
+    )
 
 
 def load_question_sets(folder: Path | str) -> list[QuestionSet]:
