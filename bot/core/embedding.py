@@ -29,8 +29,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 MODEL_DIR = Path(__file__).resolve().parent / "data" / "model"
-BATCH = 64
-"""Texts encoded together when building a knowledge base's vectors (sorted by length, so little padding)."""
+BATCH_TOKENS = 2048
+"""Tokens (texts x the longest one's length) encoded together when building a knowledge base's
+vectors: texts are sorted by length, so batches are padded little, and the attention scores of a
+batch (texts x heads x length x length) stay within a few tens of MB."""
 
 Vectors = NDArray[np.float32]
 _Layer = tuple[NDArray[np.float32], ...]
@@ -57,7 +59,7 @@ class Encoder:
     """Turns texts into unit-length vectors; cosine similarity is then a dot product."""
 
     def __init__(self, folder: Path = MODEL_DIR) -> None:
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
         from tokenizers import Tokenizer
 
         config = json.loads((folder / "config.json").read_text())
@@ -67,17 +69,20 @@ class Encoder:
         self.dims: int = int(config["dims"])
         self._heads = int(config["heads"])
         self._eps = float(config["layer_norm_eps"])
-        tensors = load_file(str(folder / "model.safetensors"))
+        weights = safe_open(str(folder / "model.safetensors"), framework="np")
+        names = set(weights.keys())
 
         def get(name: str) -> Vectors:
-            return tensors[name].astype(np.float32)
+            # One tensor at a time, widened to float32: the float16 file is never held whole.
+            return np.asarray(weights.get_tensor(name), dtype=np.float32)
 
-        self._words = get("embeddings.word_embeddings.weight")
+        # The word-piece table (30,522 x 384) stays float16: only a question's rows are widened.
+        self._words = np.asarray(weights.get_tensor("embeddings.word_embeddings.weight"), dtype=np.float16)
         self._positions = get("embeddings.position_embeddings.weight")
         self._type = get("embeddings.token_type_embeddings.weight")[0]
         self._norm = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
         self._layers: list[_Layer] = []
-        while f"encoder.layer.{len(self._layers)}.attention.self.query.weight" in tensors:
+        while f"encoder.layer.{len(self._layers)}.attention.self.query.weight" in names:
             p = f"encoder.layer.{len(self._layers)}."
             qkv = ("query", "key", "value")
             self._layers.append(
@@ -109,8 +114,14 @@ class Encoder:
             return out
         encodings = self._tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), BATCH):
-            rows = order[start : start + BATCH]
+        start = 0
+        while start < len(order):
+            # As many texts as fit the token budget at the longest one's length (sorted: the last).
+            end = start + 1
+            while end < len(order) and (end + 1 - start) * len(encodings[order[end]].ids) <= BATCH_TOKENS:
+                end += 1
+            rows = order[start:end]
+            start = end
             width = max(len(encodings[i].ids) for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.intp)
             mask = np.zeros((len(rows), width), dtype=np.float32)
@@ -125,7 +136,8 @@ class Encoder:
         batch, length = ids.shape
         d, heads = self.dims, self._heads
         size = d // heads
-        x = _layer_norm(self._words[ids] + self._positions[:length] + self._type, *self._norm, self._eps)
+        embedded = self._words[ids].astype(np.float32) + self._positions[:length] + self._type
+        x = _layer_norm(embedded, *self._norm, self._eps)
         masked = ((1.0 - mask) * -1e9)[:, None, None, :]
         scale = 1.0 / math.sqrt(size)
         for qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b in self._layers:
