@@ -32,7 +32,7 @@ import heapq
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +40,90 @@ from typing import Literal
 
 import snowballstemmer  # type: ignore[import-untyped]
 
+from bot.core.english import (
+    ABOUT_BOT as _ABOUT_BOT,
+)
+from bot.core.english import (
+    AGEING as _AGEING,
+)
+from bot.core.english import (
+    ANSWER_SHAPES,
+    DURATION_REACH,
+    SLANG,
+    STOPWORDS,
+)
+from bot.core.english import (
+    ASKING_VERBS as _ASKING_VERBS,
+)
+from bot.core.english import (
+    ASKS_WITHIN as _ASKS_WITHIN,
+)
+from bot.core.english import (
+    CLAUSE_BREAK as _CLAUSE_BREAK,
+)
+from bot.core.english import (
+    CONTRACTIONS as _CONTRACTIONS,
+)
+from bot.core.english import (
+    COUNTING as _COUNTING,
+)
+from bot.core.english import (
+    COUNTS_OR_AGES as _COUNTS_OR_AGES,
+)
+from bot.core.english import (
+    EMOTICON as _EMOTICON,
+)
+from bot.core.english import (
+    FILLER as _FILLER,
+)
+from bot.core.english import (
+    JOINS as _JOINS,
+)
+from bot.core.english import (
+    KIND_WORDS as _KIND_WORDS,
+)
+from bot.core.english import (
+    LASTING as _LASTING,
+)
+from bot.core.english import (
+    NAMING as _NAMING,
+)
+from bot.core.english import (
+    OWNER as _OWNER,
+)
+from bot.core.english import (
+    REFERS_BACK as _REFERS_BACK,
+)
+from bot.core.english import (
+    SENTENCE_BREAK as _SENTENCE_BREAK,
+)
+from bot.core.english import (
+    THANKS as _THANKS,
+)
+from bot.core.english import (
+    TIME_UNITS as _TIME_UNITS,
+)
+from bot.core.english import (
+    WH_TYPE_NAMES as _WH_TYPE_NAMES,
+)
+from bot.core.english import (
+    WH_TYPES as _WH_TYPES,
+)
+from bot.core.english import (
+    WH_WORDS as _WH_WORDS,
+)
+from bot.core.english import (
+    WHEN_ASKED as _WHEN_ASKED,
+)
+from bot.core.english import (
+    WHEN_GIVEN as _WHEN_GIVEN,
+)
+from bot.core.english import (
+    WORD as _WORD,
+)
+from bot.core.english import (
+    YES_NO as _YES_NO,
+)
 from bot.core.errors import Problem
 from bot.core.knowledge import Entry, KnowledgeBase, paused_gc, phrasing_key
 from bot.core.text import clean_question
@@ -94,206 +178,6 @@ UNKNOWN_EVERYDAY_WEIGHT = 0.7
 """Weight of an ordinary English word the knowledge base never uses ("wife", "weather"):
 less than a rare unknown word, more than nothing, since it is what the article lacks."""
 
-# Words that carry no topic: function words, question words (handled as types) and the
-# chatter people wrap questions in. They are removed before weighting.
-STOPWORDS = frozenset(
-    """a an the and or but if so of to in on at by for from with about as into onto over
-    is are was were be been being am do does did done have has had having
-    i me my we us our you your he him his she her it its they them their this that these
-    those there here what which who whom whose when where why how much many long far
-    can could would should will shall may might must not no yes
-    just really actually exactly please pls plz thanks thank thx ty hi hello hey hiya yo
-    ok okay lol lmao haha hmm um uh btw quick question questions ask asking wondering
-    wonder curious know tell explain say said mean bot storybot anyone someone guys also
-    then again still even any some all get got like kind sort bit lot one something
-    thing things stuff article story report cheers mate buddy dude pal bro wow cool nice
-    great awesome crazy interesting brr oh ah well anyway heard read saw seen radio news
-    one more other good morning sorry dumb q omg yikes rn wait lmk idk tbh ngl fr xd
-    totally literally basically thats
-    afaik alright anybody somebody bruh chat chatbot damn eh ehh er erm fam
-    folks fwiw fyi gals gimme gonna wanna kinda sorta gosh greetings hehe hellooo heyyy hm huh
-    honestly seriously sincerely genuinely iirc ikr imho imo jeez jk k kk lads mates lemme lolol
-    nope yep yeah yea yall nvm np okey ooh peeps qq quickie query rofl sir madam sis smh soz
-    sry stupid silly sup wassup whatsup tf wtf omfg tysm tyvm ugh uhh ummm welp whoa heck howdy
-    appreciate appreciated aw aww awww ones guy though istg bestie besties lowkey highkey deadass homie
-    up off way away
-    dont doesnt didnt isnt wasnt arent werent cant couldnt wont wouldnt havent hasnt hadnt im ive youre theyre
-    instead rather everyone everybody somewhere anywhere finally per fellow""".split()  # noqa: SIM905 - a word list reads best as text
-)
-# Chat phrases around a question, removed before it is read (single filler words are in
-# STOPWORDS): written from how people chat, not from any question set.
-_FILLER = re.compile(
-    r"\b(thanks?( you)? in advance|ty in advance|sorry (for|about) my (bad )?english|asking for a friend|"
-    r"(a )?random question|real quick|question for (ya|you)|i'?m (so |really |a bit |kinda )?(confused|lost)|"
-    r"i (do ?n'?t|dont) (get|understand) (it|this)|good (morning|afternoon|evening|night)|"
-    r"if (that|this) makes sense|if you know|if anyone knows|just wondering|out of curiosity|"
-    r"for (my|a) (school|class) (project|assignment)|in a nutshell|in simple terms|eli5|"
-    r"(walk|talk|run) me through|fill me in( on)?|(a |an )?(genuine|honest|serious|dumb|stupid|silly) question|"
-    r"to be honest|not gonna lie|no cap|for real( though| tho)?|for (my )?homework|"
-    r"(my|our)( \w+){1,2} (asks?|asked|wants to know|wanted to know|was asking|is asking|was wondering)( me| us)?|"
-    r"explain (it )?like (i'?m|he'?s|she'?s|they'?re|i am|he is|she is) \w+|i forgot( the name| it)?( already)?|"
-    r"or nah|\w+ nerd here|for (those of us|some(one|body)|any(one|body)|people) (who|that) [^?.!,]{0,30}?\b(news|politics)\b|"
-    r"(so )?(you'?re|are you) (telling|saying) (me|that)|"
-    r"(according to|in|from) (the|this|that) (article|story|news|report)|the (article|story) says|"
-    r"from what i (read|heard|saw)|(please |pls |plz )?help( me)?( out)?(?=\W)|"
-    r"(every ?one|people|every ?body)('s| is| are)? (talking|going on) about|i keep (hearing|reading)( about| that)?|"
-    r"i (just )?(heard|read|saw)( about| that| somewhere)?|(is|are) (trending|going around)( on \w+)?|"
-    r"on earth|the (heck|hell)|in the world|at all|anyway|exactly|"
-    r"what'?s up|wassup|sup|how'?s it going|wh?at'?s new)\b",
-    re.IGNORECASE,
-)
-# Emoticons end a sentence ("this is wild :( how far did they push it"), and ":D" is no name.
-_EMOTICON = re.compile(r"(?<!\w)(?:[:;=8][-'^]?[()\[\]dDpPoO/\\|3*]+|[xX][dD]+|<3+|\^_?\^|-_-|T_T)(?!\w)")
-# Chat spellings people type; mapped before anything else.
-SLANG = {
-    "ppl": "people", "hw": "how", "u": "you", "ur": "your", "r": "are", "wat": "what", "wot": "what",
-    "abt": "about", "cuz": "because", "bc": "because", "coz": "because", "y": "why",
-    "n": "and", "tho": "though", "thru": "through", "bout": "about", "wen": "when",
-    "whr": "where", "km": "kilometre", "kms": "kilometre", "hrs": "hours", "hr": "hour",
-    "mins": "minutes", "govt": "government", "teh": "the", "hte": "the",
-    "whats": "what is", "wheres": "where is", "whos": "who is", "hows": "how is", "whens": "when is",
-    "whys": "why is", "whered": "where did", "whyd": "why did", "howd": "how did", "whatd": "what did",
-}  # fmt: skip
-# Questions about the bot itself, not the story.
-_ABOUT_BOT = re.compile(
-    r"\b(your|yourself|you'?re|are you|r u|who (made|built|created|programmed) you|"
-    r"do you (like|think|feel|believe|have (feelings|emotions|a name|friends)))\b"
-)
-
-_WH_TYPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), qtype)
-    for pattern, qtype in (
-        (
-            r"\bhow long\b|\bduration\b|\bhow (many|much) (time|hours|days|minutes|weeks|months|years)\b",
-            "how-long",
-        ),
-        (
-            r"\bhow far\b|\bdistance\b|\bhow many (km|kilometres?|kilometers?|miles?|metres?|meters?)\b",
-            "how-far",
-        ),
-        (
-            r"\bhow (many|much)\b|\bnumber of\b|\bage\b"
-            r"|\bhow (old|cold|hot|warm|big|large|small|tall|heavy|fast|slow|wide|deep|high|heavy)\b",
-            "how-many",
-        ),
-        (
-            r"\bwhy\b|\breason\b|\bhow come\b|\bcause\b|\bwhat (made|prompted|forced|caused|motivated|drove|is driving)\b",
-            "why",
-        ),
-        (r"\bwho(m|se)?\b", "who"),
-        (
-            r"\bwhen\b|\bwhat (time|day|year|date|century|month)\b|\bwhich (day|year|century|month)\b|\bdate\b",
-            "when",
-        ),
-        (r"\bwhere\b|\bwhich (city|country|river|place)\b", "where"),
-    )
-)
-
-# What an answer must contain to answer a question of that type: a "how many" question
-# is not answered by an entry that gives no number, however many words they share.
-_NUMBER = (
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-    r"forty|fifty|hundred|thousand|million|dozen|half|several|few)\b"
-)
-_HAS_NUMBER = re.compile(_NUMBER)
-_HAS_DURATION = re.compile(
-    r"\b(hours?|minutes?|days?|weeks?|months?|years?|decades?|centur(y|ies)|since|until|overnight)\b"
-)
-_HAS_DISTANCE = re.compile(_NUMBER + r"|\b(miles?|kilometres?|kilometers?|km|metres?|meters?)\b")
-_HAS_TIME = re.compile(
-    r"\d|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
-    r"april|may|june|july|august|september|october|november|december|morning|afternoon|"
-    r"evening|night|today|yesterday|week|month|year|years|century|ago|since|before|after)\b"
-)
-_HAS_PLACE = re.compile(r"(?<=\w)\W+[A-Z][a-z]")  # a capitalised word past the first: a name
-_HAS_PLACE_WORD = re.compile(
-    r"\b(border|bridge|river|airport|city|town|country|capital|station|embassy|home|abroad|there|here)\b"
-)
-
-
-def _names_a_place(answer: str) -> bool:
-    return _HAS_PLACE.search(answer) is not None or _HAS_PLACE_WORD.search(answer.casefold()) is not None
-
-
-def _shape(pattern: re.Pattern[str]) -> Callable[[str], bool]:
-    return lambda answer: pattern.search(answer.casefold()) is not None
-
-
-ANSWER_SHAPES: dict[str, Callable[[str], bool]] = {
-    "how-many": _shape(_HAS_NUMBER),
-    "how-long": _shape(_HAS_DURATION),
-    "how-far": _shape(_HAS_DISTANCE),
-    "when": _shape(_HAS_TIME),
-    "where": _names_a_place,
-}
-"""Whether an answer has what a question type needs: a number for "how many", a time unit
-for "how long", a distance, a time, a place."""
-
-_COUNTING = frozenset({("how", "many"), ("how", "much"), ("number", "of")})
-_AGEING = frozenset({("how", "old")})
-_LASTING = frozenset({("how", "long")})
-# "What month/year/time ...": the answer must give that, not just any time ("on a Thursday").
-_WHEN_ASKED = re.compile(r"\b(what|which) (month|year|time|date)\b")
-_MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
-_WHEN_GIVEN = {
-    "month": re.compile(rf"\b({_MONTHS})\b"),
-    "year": re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\bcentury\b"),
-    "time": re.compile(r"\d:\d\d|\b\d+ ?(am|pm)\b|\b(morning|afternoon|evening|night|midnight|noon|dawn)\b"),
-    "date": re.compile(rf"\b\d{{1,2}}(st|nd|rd|th)?( of)? ({_MONTHS})\b|\b({_MONTHS}) \d{{1,2}}\b|\d/\d"),
-}
-_TIME_UNITS = frozenset(
-    ["minute", "minutes", "hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years"]
-)
-DURATION_REACH = 4  # words between a duration and what it is the duration of, in an answer
-_OWNER = re.compile(r"\b(\w+)'s\b")  # "the captain's daughter"
-_COUNTS_OR_AGES = re.compile(r"\b(how many|how much|number of|how old|how long)\b")
-_CONTRACTIONS = frozenset(
-    ["it's", "that's", "what's", "who's", "where's", "when's", "how's", "there's", "he's", "she's", "let's"]
-)
-_WH_TYPE_NAMES = frozenset(["how-long", "how-far", "how-many", "why", "who", "when", "where"])
-_WH_WORDS = frozenset(["who", "whom", "whose", "what", "when", "where", "why", "how", "which"])
-# Words that follow a wh-word that asks ("when did", "where to"), not one that joins a clause.
-_ASKING_VERBS = frozenset(
-    [
-        "did",
-        "do",
-        "does",
-        "was",
-        "were",
-        "is",
-        "are",
-        "will",
-        "would",
-        "could",
-        "can",
-        "had",
-        "has",
-        "have",
-        "to",
-        "exactly",
-    ]
-)
-# Where one sentence of a chat message ends and another begins: sentence punctuation, an
-# emoticon or emoji, or a comma before a question word ("ok i'm confused, where did they go").
-_BREAK = (
-    r"[.!?;]+\s+|\s+[-–—]+\s+"  # emoticons are full stops by now (_EMOTICON)
-    r"|\s*[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f]+\s*"
-    r"|(?:,|\s(?:but|so|and|then))\s*(?=(?:who|what|when|where|why|how|which)\b)"
-)
-_SENTENCE_BREAK = re.compile(f"({_BREAK})", re.IGNORECASE)
-_JOINS = re.compile(r"\s+[-–—]+\s+|,\s*")  # a dash or a comma: the sentence goes on
-# Words by which a sentence points back at an earlier one ("this man", "did it work").
-_REFERS_BACK = re.compile(
-    r"\b(it|he|him|his|she|her)\b|\bthere(?=\s*(?:[?.!]|$))|\b(this|that|these|those)\b(?=\s*(?:[?.!]|$)|\s+(?:man|woman|guy|person|"
-    r"people|place|one|ones|thing|country|city|was|is|were|are|true|right|so|real|correct)\b)"
-)  # but not "that ship", "at this point"
-# Also any comma ("aww sounds fun tbh, were they cheering?", "how long was the ride, sounds
-# brutal"), for dropping clauses that are only chatter.
-_CLAUSE_BREAK = re.compile(_BREAK + r"|,\s*", re.IGNORECASE)
-_YES_NO = re.compile(r"(did|does|do|is|are|was|were|can|could|has|have|had|will|would)\b")
-_THANKS = re.compile(r"\W*(thanks?|thank you|thx|ty|tysm|tyvm|cheers|much appreciated|appreciate it)\b")
-_ASKS_WITHIN = re.compile(r"\b(who|what|when|where|why|how|which)\b")
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _STEMMER = snowballstemmer.stemmer("english")
 
 
@@ -423,18 +307,6 @@ def _predicate(ws: list[str], terms: list[_Term]) -> _Term | None:
             after = [t for t in terms if t.start > i and t.original not in _KIND_WORDS]
             return after[0] if after and after[0].start <= i + PREDICATE_REACH else None
     return None
-
-
-# Words that say what kind of answer is wanted, not what it is about ("which city", "what
-# place"), and verbs too light to be asked about ("who made the trip", "at what point"):
-# never the word a question asks about.
-# Terms (stems) of a question that asks for a name: "what's the bridge called", "her name".
-_NAMING = frozenset(["name", "call"])
-_KIND_WORDS = frozenset(
-    """city town place country year date month century people person part point body organisation
-    organization department
-    make made makes take took taken takes go went gone goes come came""".split()  # noqa: SIM905
-)
 
 
 _SMALL_WORDS = sorted(w for w in STOPWORDS if len(w) >= 4 or w in _WH_WORDS)
