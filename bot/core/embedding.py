@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,7 +69,7 @@ class Encoder:
         self.dims: int = int(config["dims"])
         self._heads = int(config["heads"])
         self._eps = float(config["layer_norm_eps"])
-        weights = safe_open(str(folder / "model.safetensors"), framework="np")
+        weights: Any = safe_open(str(folder / "model.safetensors"), framework="np")  # untyped library
         names = set(weights.keys())
 
         def get(name: str) -> Vectors:
