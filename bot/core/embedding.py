@@ -171,7 +171,7 @@ def cache_dir() -> Path:
 MEMO_SIZE = 200_000
 """Vectors kept in memory per process, by text: a knowledge base rebuilt after one edit encodes
 only the texts that changed."""
-KEPT_FILES = 16
+KEPT_FILES = 32
 """Cache files kept in the cache folder (the oldest are removed)."""
 
 
@@ -210,7 +210,7 @@ class EmbeddingCache:
         known = {k: v for k, v in self._memo.items()} if len(self._memo) < len(keys) * 4 else self._memo
         wanted = set(keys) - known.keys()
         if wanted:
-            for other in self._newest(exclude=path):
+            for other in self._newest(exclude=path)[:4]:
                 found = self._read(other)
                 if found is None:
                     continue
@@ -240,9 +240,10 @@ class EmbeddingCache:
         self._memo.update(zip(keys, vectors, strict=True))
 
     def _newest(self, exclude: Path) -> list[Path]:
+        """The folder's cache files, newest first."""
         try:
             files = [p for p in self.folder.glob("*.npz") if p != exclude]
-            return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)[:4]
+            return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
         except OSError:
             return []
 

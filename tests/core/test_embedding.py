@@ -111,3 +111,12 @@ def test_warm_and_cold_caches_give_the_same_vectors(counting: tuple[CountingEnco
     warm = EmbeddingCache(encoder, folder).vectors(["the same text"])
     assert cold.dtype == warm.dtype == np.float32
     assert np.array_equal(cold, warm)
+
+
+def test_the_cache_folder_keeps_only_the_newest_files(counting: tuple[CountingEncoder, Path]) -> None:
+    from bot.core.embedding import KEPT_FILES
+
+    encoder, folder = counting
+    for n in range(KEPT_FILES + 5):
+        EmbeddingCache(encoder, folder).vectors([f"text {n}"])
+    assert len(list(folder.glob("*.npz"))) == KEPT_FILES
