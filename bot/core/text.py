@@ -38,9 +38,16 @@ def strip_marks(text: str) -> str:
     return unicodedata.normalize("NFC", kept)
 
 
+# Discord's markup for mentions of users, roles and channels, custom emoji and slash commands
+# ("<@123>", "<@!123>", "<@&123>", "<#123>", "<:wave:123>", "</ask:123>"), and the mass mentions:
+# never part of what is asked ("<@123> how old was she?" asks how old she was).
+_DISCORD_MARKUP = re.compile(r"<(?:@[!&]?|#|a?:\w+:|/[\w -]+:)\d+>|@(?:everyone|here)\b")
+
+
 def clean_question(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
-    """Make any user text safe to match: no control characters, no zalgo, bounded length."""
-    text = _CONTROL.sub(" ", text)
+    """Make any user text safe to match: no control characters, no zalgo, no Discord mentions,
+    bounded length."""
+    text = _DISCORD_MARKUP.sub(" ", _CONTROL.sub(" ", text))
     text = strip_marks(text)
     text = collapse_whitespace(normalise_quotes(text).translate(_DASHES))
     if len(text) > limit:

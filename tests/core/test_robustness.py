@@ -195,3 +195,24 @@ def test_thanks_is_small_talk_not_an_unanswered_question(matcher: Matcher, messa
 def test_thanks_with_a_question_is_answered(matcher: Matcher) -> None:
     best = matcher.match("thanks! and how far did they push the trolley?").best
     assert best is not None and best.entry.id in {"trolley-distance", "sorokin-push-distance"}
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        "<@123> {q}",
+        "{q} <@!456>",
+        "<@&789> {q} <#111>",
+        "@everyone {q}",
+        "hey <@123> and <@456>, {q}",
+        "<:wave:222> {q} <a:dance:333>",
+    ],
+)
+def test_a_mention_anywhere_in_a_question_is_not_part_of_it(matcher: Matcher, wrapped: str) -> None:
+    """Discord markup is dropped before matching: the question gets what it gets without it."""
+    question = "How far did they push the trolley?"
+    plain = matcher.match(question)
+    result = matcher.match(wrapped.format(q=question))
+    assert "<" not in result.question and "@" not in result.question
+    assert result.outcome == plain.outcome
+    assert [c.entry.id for c in result.candidates] == [c.entry.id for c in plain.candidates]

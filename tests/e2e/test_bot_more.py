@@ -15,6 +15,7 @@ from bot.adapter.curate import NOT_CURATOR
 from bot.config import Settings
 from bot.core import wording
 from bot.core.knowledge import uncited_sentences
+from bot.core.service import StoryService
 from bot.health import check_heartbeat
 
 from .conftest import ROOT, TOKEN, Running, T, start_bot
@@ -251,3 +252,23 @@ async def test_curator_tools_alias_show_list_edit_remove_reload_coverage(
     broken.unlink()
     reloaded = await kb("reload")
     assert reloaded["data"]["content"].startswith("Reloaded:")
+
+
+async def test_a_mention_inside_a_question_does_not_break_it(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
+    """/ask with a friend mentioned, and a message mentioning the bot and a friend: both are
+    answered as the plain question is, and no raw mention reaches the unanswered list."""
+    question = "How far did they push the trolley?"
+    entry = StoryService(knowledge).ask(question).best
+    assert entry is not None
+    iid = await fake.slash_command("ask", {"question": f"<@123> {question}"})
+    reply = await fake.wait_for_reply(iid, T)
+    assert reply.json["data"]["embeds"][0]["description"] == entry.entry.answer
+    mid = await fake.message_create(f"{fake.mention_bot} <@42> {question}", mentions=[fake.bot_user])
+    reply = await fake.wait_for_reply(mid, T)
+    assert reply.json["embeds"][0]["description"] == entry.entry.answer
+    iid = await fake.slash_command("ask", {"question": "<@123> what colour were the curtains on the moon"})
+    await fake.wait_for_reply(iid, T)
+    listed = await asyncio.to_thread(storybot.bot.feedback.top_unanswered, 10)
+    assert all("<@" not in row.question for row in listed)
