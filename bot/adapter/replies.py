@@ -36,9 +36,11 @@ def echo(text: str, limit: int = 200) -> str:
 
 def answer_embed(entry: Entry, score: float | None, kb: KnowledgeBase) -> discord.Embed:
     """The answer, its source sentence as a quote, and which entry answered (None: picked)."""
+    # Curators' text is shown as written: markdown and mentions escaped, so a masked link shows
+    # where it goes and nothing looks like a ping. The article's own text is quoted as it is.
     embed = discord.Embed(
-        title=clip(entry.question, TITLE_MAX),
-        description=clip(entry.answer, DESCRIPTION_MAX),
+        title=echo(entry.question, TITLE_MAX),
+        description=echo(entry.answer, DESCRIPTION_MAX),
         colour=COLOUR,
     )
     embed.add_field(name=wording.SOURCE_LABEL, value=quote(kb.quote(entry)), inline=False)
@@ -70,8 +72,8 @@ def problems_text(error: KnowledgeError, intro: str, limit: int = 8) -> str:
 
 def entry_embed(entry: Entry, votes: tuple[int, int] | None = None) -> discord.Embed:
     """Everything about one entry, for curators."""
-    embed = discord.Embed(title=clip(entry.question, TITLE_MAX), colour=COLOUR)
-    embed.add_field(name="Answer", value=clip(entry.answer, FIELD_MAX), inline=False)
+    embed = discord.Embed(title=echo(entry.question, TITLE_MAX), colour=COLOUR)
+    embed.add_field(name="Answer", value=echo(entry.answer, FIELD_MAX), inline=False)
     embed.add_field(name="Source", value=quote(entry.source), inline=False)
     if entry.alternates:
         alts = "\n".join(f"• {echo(a, 150)}" for a in entry.alternates)

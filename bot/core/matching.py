@@ -65,6 +65,8 @@ MAX_SUGGESTIONS = 3
 POOL = 6
 """Candidates taken from each of the lexical and the semantic ranking."""
 DECISION_FILE = Path(__file__).resolve().parent / "data" / "decision.json"
+WORD_FOR_WORD = "word for word one of its phrasings"
+"""The reason of an answer given because the question is one of the entry's phrasings."""
 
 FEATURES = (
     "sem_phrasing",  # best cosine of the question to one of the entry's phrasings
@@ -347,7 +349,7 @@ class Matcher:
         if analysis.exact is not None:
             # Word for word one of an entry's phrasings: the curator wrote it for that entry.
             chosen = next(c for c in ranked if c.entry is self.kb.entries[analysis.exact])
-            return Result(text, "answer", (chosen,), "word for word one of its phrasings")
+            return Result(text, "answer", (chosen,), WORD_FOR_WORD)
         best = ranked[0]
         if best.probability >= self.decision.answer_at:
             return Result(text, "answer", (best,), f"p={best.probability:.2f}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -272,3 +273,31 @@ async def test_a_mention_inside_a_question_does_not_break_it(
     await fake.wait_for_reply(iid, T)
     listed = await asyncio.to_thread(storybot.bot.feedback.top_unanswered, 10)
     assert all("<@" not in row.question for row in listed)
+
+
+async def test_curator_text_is_shown_safely_and_the_article_verbatim(
+    fake: FakeDiscord, storybot: Running, knowledge: Path
+) -> None:
+    """A curator's answer with a masked link, mentions and markdown is shown as written: the link
+    shows where it goes, nothing renders as a ping or as formatting; the source stays verbatim."""
+    source = StoryService(knowledge).kb.entries[0].source
+    hostile = "@everyone see [bbc.co.uk/news](https://evil.example/phish) <@123456789012345678> **now**"
+    storybot.bot.service.add(
+        {
+            "id": "hostile-answer",
+            "question": "What does the curator note say?",
+            "answer": hostile,
+            "source": source,
+        },
+        author="curator",
+    )
+    iid = await fake.slash_command("ask", {"question": "What does the curator note say?"})
+    embed = embed_of(await fake.wait_for_reply(iid, T))
+    shown = embed["description"]
+    assert re.search(r"(?<!\\)\[", shown) is None  # every "[" escaped: no clickable masked link
+    assert (
+        "\\[bbc.co.uk/news]" in shown and "https://evil.example/phish" in shown
+    )  # what you see is where it goes
+    assert "@everyone" not in shown and "<@123456789012345678>" not in shown
+    assert "**now**" not in shown and "now" in shown
+    assert embed["fields"][0]["value"].replace("\\", "").lstrip("> ") == source.replace("\\", "")
