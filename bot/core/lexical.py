@@ -36,7 +36,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 import snowballstemmer  # type: ignore[import-untyped]
 
@@ -127,8 +126,6 @@ from bot.core.english import (
 from bot.core.errors import Problem
 from bot.core.knowledge import Entry, KnowledgeBase, paused_gc, phrasing_key
 from bot.core.text import clean_question
-
-Outcome = Literal["answer", "suggest", "unknown"]
 
 ENTRY_BLEND = 0.3
 """Share of the score from how much of the question the entry as a whole (all phrasings, the
@@ -393,7 +390,7 @@ def _everyday_factor(rank: int | None) -> float:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One entry's score for a question, and the phrasing that earned it."""
+    """One entry's lexical score for a question (0-100), and the phrasing that earned it."""
 
     entry: Entry
     score: float
@@ -403,31 +400,6 @@ class Candidate:
 ABOUT_ME = "a question about me, not the story"
 THANKS = "thanks, not a question"
 NO_CONTENT = "no content words"
-
-
-@dataclass(frozen=True)
-class Result:
-    """What the matcher concluded about one question."""
-
-    question: str
-    outcome: Outcome
-    candidates: tuple[Candidate, ...] = ()
-    reason: str = ""
-
-    @property
-    def best(self) -> Candidate | None:
-        """The answering candidate (only when the outcome is "answer")."""
-        return self.candidates[0] if self.outcome == "answer" and self.candidates else None
-
-    @property
-    def suggestions(self) -> tuple[Candidate, ...]:
-        """The "did you mean" candidates (only when the outcome is "suggest")."""
-        return self.candidates if self.outcome == "suggest" else ()
-
-    @property
-    def small_talk(self) -> bool:
-        """Thanks, a greeting, a question about the bot: not a question the knowledge base lacks."""
-        return self.reason in (ABOUT_ME, THANKS, NO_CONTENT)
 
 
 GUARDS = (
