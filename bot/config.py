@@ -64,6 +64,8 @@ class Settings:
     answer_channels: frozenset[int] = frozenset()
     reload_interval_s: float = 2.0
     health_max_age_s: float = 90.0
+    same_question_window_s: float = 60.0
+    """The same answer asked for again in one channel within this time gets a pointer to it."""
 
     @property
     def heartbeat_file(self) -> Path:
@@ -136,6 +138,7 @@ class Settings:
             answer_channels=answer_channels,
             reload_interval_s=float(number("RELOAD_INTERVAL", float, 2.0) or 2.0),
             health_max_age_s=float(number("HEALTH_MAX_AGE", float, 90.0) or 90.0),
+            same_question_window_s=float(number("SAME_QUESTION_WINDOW", float, 60.0) or 0.0),
         )
 
     def __repr__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -14,10 +14,11 @@ from discord.ext import commands
 from bot import __version__
 from bot.adapter import replies
 from bot.adapter.buttons import StoryButton, view_of
-from bot.adapter.replies import send_kwargs
+from bot.adapter.replies import Reply, send_kwargs
 from bot.core import wording
 from bot.core.knowledge import Entry
 from bot.core.ratelimit import Verdict
+from bot.core.recent import Given, RecentAnswers
 from bot.core.text import MAX_QUESTION_CHARS
 
 if TYPE_CHECKING:
@@ -28,15 +29,26 @@ log = logging.getLogger(__name__)
 Interaction = discord.Interaction["StoryBot"]
 SLOW_DOWN = "You're asking faster than I can keep up. Please wait {seconds:.0f} s and ask again."
 GONE = "That entry no longer exists; ask your question again."
+ANSWERED_JUST_NOW = "That was answered a moment ago: {link}"
+DELETE_WINDOW_S = 300.0
+"""How long the asker (or a moderator) can take an answer back with its Delete button."""
+NOT_YOURS = "Only the person who asked (or a moderator) can delete this answer."
+TOO_LATE = "The delete button works for {minutes:.0f} minutes; a moderator can still remove the message."
 
 
-def answer_message(bot: StoryBot, entry: Entry, score: float | None) -> dict[str, Any]:
-    """An answer embed with helpful / not helpful buttons under it."""
-    votes = view_of(
+def answer_reply(bot: StoryBot, entry: Entry, asker_id: int | None) -> Reply:
+    """An answer embed with helpful / not helpful buttons, and Delete for the asker."""
+    buttons = [
         StoryButton("vote", f"{entry.id}:1", label="Helpful", emoji="👍"),
         StoryButton("vote", f"{entry.id}:0", label="Not helpful", emoji="👎"),
-    )
-    return send_kwargs(content=None, embed=replies.answer_embed(entry, score, bot.service.kb), view=votes)
+    ]
+    if asker_id is not None:
+        buttons.append(StoryButton("delete", str(asker_id), label="Delete", emoji="🗑️"))
+    return Reply(embed=replies.answer_embed(entry, bot.service.kb), view=view_of(*buttons), entry_id=entry.id)
+
+
+def _pick_args(entry_id: str, asker_id: int | None) -> str:
+    return f"{entry_id}:{asker_id}" if asker_id is not None else entry_id
 
 
 class AskCog(commands.Cog):
@@ -44,26 +56,34 @@ class AskCog(commands.Cog):
 
     def __init__(self, bot: StoryBot) -> None:
         self.bot = bot
-        bot.button_handlers.update(pick=self.on_pick, vote=self.on_vote)
+        self.recent = RecentAnswers(window_s=bot.settings.same_question_window_s)
+        bot.button_handlers.update(pick=self.on_pick, vote=self.on_vote, delete=self.on_delete)
 
-    async def reply_for(self, question: str) -> dict[str, Any]:
+    async def reply_for(self, question: str, asker_id: int | None = None) -> Reply:
         """The message that answers `question`: an answer, a "did you mean", or "not in the article"."""
         result = self.bot.service.ask(question)
         log.debug("question %r -> %s %s", result.question, result.outcome,
                   [(c.entry.id, c.score) for c in result.candidates])  # fmt: skip
         if result.best is not None:
-            return answer_message(self.bot, result.best.entry, result.best.score)
+            return answer_reply(self.bot, result.best.entry, asker_id)
         if result.outcome == "suggest":
             buttons = [
                 StoryButton(
-                    "pick", c.entry.id, label=f"{n}. {c.entry.question}", style=discord.ButtonStyle.primary
+                    "pick",
+                    _pick_args(c.entry.id, asker_id),
+                    label=f"{n}. {c.entry.question}",
+                    style=discord.ButtonStyle.primary,
                 )
                 for n, c in enumerate(result.suggestions, 1)
             ]
-            return send_kwargs(content=replies.suggest_text(result), view=view_of(*buttons))
+            return Reply(content=replies.suggest_text(result), view=view_of(*buttons))
         if result.question and not result.small_talk:
             await asyncio.to_thread(self.bot.feedback.record_unanswered, result.question)
-        return send_kwargs(content=wording.unknown_text(result, self.bot.service.kb))
+        return Reply(content=wording.unknown_text(result, self.bot.service.kb))
+
+    def answered_here(self, place: int, reply: Reply) -> Given | None:
+        """The same answer given in this channel within the window (a full answer only)."""
+        return self.recent.find(place, reply.entry_id) if reply.entry_id else None
 
     # ---------------------------------------------------------------- commands
 
@@ -80,7 +100,17 @@ class AskCog(commands.Cog):
                 **send_kwargs(content=SLOW_DOWN.format(seconds=wait), ephemeral=True)
             )
             return
-        await interaction.response.send_message(**await self.reply_for(question))
+        reply = await self.reply_for(question, interaction.user.id)
+        place = interaction.channel_id or interaction.user.id
+        if (given := self.answered_here(place, reply)) is not None:
+            await interaction.response.send_message(
+                **send_kwargs(content=ANSWERED_JUST_NOW.format(link=given.link), ephemeral=True)
+            )
+            return
+        sent = await interaction.response.send_message(**reply.send())
+        message = sent.resource
+        if reply.entry_id and isinstance(message, discord.InteractionMessage):
+            self.recent.remember(place, reply.entry_id, message.id, message.jump_url)
 
     @ask.autocomplete("question")
     async def ask_autocomplete(
@@ -124,20 +154,54 @@ class AskCog(commands.Cog):
             return
         if verdict is Verdict.WARN:
             wait = self.bot.cooldown.retry_after(message.author.id)
-            reply = send_kwargs(content=SLOW_DOWN.format(seconds=wait))
-        else:
-            reply = await self.reply_for(question)
-        await message.reply(mention_author=False, **reply)
+            await message.reply(mention_author=False, **send_kwargs(content=SLOW_DOWN.format(seconds=wait)))
+            return
+        reply = await self.reply_for(question, message.author.id)
+        place = message.channel.id
+        if (given := self.answered_here(place, reply)) is not None:
+            pointer = send_kwargs(content=ANSWERED_JUST_NOW.format(link=given.link))
+            await message.reply(mention_author=False, suppress_embeds=True, **pointer)
+            return
+        sent = await message.reply(mention_author=False, **reply.send())
+        if reply.entry_id:
+            self.recent.remember(place, reply.entry_id, sent.id, sent.jump_url)
 
     # ---------------------------------------------------------------- buttons
 
-    async def on_pick(self, interaction: Interaction, entry_id: str) -> None:
-        """A "did you mean" button: answer with that entry, in place of the suggestions."""
+    async def on_pick(self, interaction: Interaction, args: str) -> None:
+        """A "did you mean" button: the asker's message turns into the answer; anyone else who
+        presses it gets the answer privately, and the asker's message stays as it is."""
+        entry_id, _, asker = args.partition(":")
         entry = self.bot.service.kb.get(entry_id)
         if entry is None:
             await interaction.response.send_message(**send_kwargs(content=GONE, ephemeral=True))
             return
-        await interaction.response.edit_message(**answer_message(self.bot, entry, None))
+        if asker == str(interaction.user.id):
+            await interaction.response.edit_message(
+                **answer_reply(self.bot, entry, interaction.user.id).edit()
+            )
+        else:
+            reply = answer_reply(self.bot, entry, None)
+            await interaction.response.send_message(**reply.send(ephemeral=True))
+
+    async def on_delete(self, interaction: Interaction, asker: str) -> None:
+        """Delete: the asker, or anyone who may manage messages here, within a few minutes."""
+        message = interaction.message
+        allowed = asker == str(interaction.user.id) or (
+            interaction.guild_id is not None and interaction.permissions.manage_messages
+        )
+        if message is None or not allowed:
+            await interaction.response.send_message(**send_kwargs(content=NOT_YOURS, ephemeral=True))
+            return
+        age = (discord.utils.utcnow() - message.created_at).total_seconds()
+        if age > DELETE_WINDOW_S:
+            text = TOO_LATE.format(minutes=DELETE_WINDOW_S / 60)
+            await interaction.response.send_message(**send_kwargs(content=text, ephemeral=True))
+            return
+        await interaction.response.defer()
+        await interaction.delete_original_response()
+        self.recent.forget_message(message.id)
+        log.info("answer %s deleted by %s", message.id, interaction.user.id)
 
     async def on_vote(self, interaction: Interaction, args: str) -> None:
         """Helpful / not helpful: one vote per user per answer (a second press changes it)."""

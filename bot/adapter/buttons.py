@@ -29,7 +29,7 @@ STALE = "That button doesn't work any more. Ask again to get a fresh one."
 
 class StoryButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=re.compile(r"storybot:(?P<action>[a-z]{1,16})(?::(?P<args>[^\s]{0,80}))?"),
+    template=re.compile(r"storybot:(?P<action>[a-z]{1,16})(?::(?P<args>[^\s]{0,86}))?"),
 ):
     """A button whose action and arguments live in its custom_id."""
 

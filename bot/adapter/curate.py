@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.adapter import replies
 from bot.adapter.buttons import StoryButton, view_of
-from bot.adapter.replies import echo, send_kwargs
+from bot.adapter.replies import echo, edit_kwargs, send_kwargs
 from bot.core.errors import KnowledgeError
 from bot.core.knowledge import (
     MAX_ANSWER_CHARS,
@@ -441,7 +441,7 @@ class CurateCog(commands.Cog):
             )
             return
         log.info("entry %s removed by %s", entry_id, interaction.user.id)
-        await interaction.response.edit_message(**send_kwargs(content=f"Deleted `{entry_id}`.", view=None))
+        await interaction.response.edit_message(**edit_kwargs(content=f"Deleted `{entry_id}`."))
 
     async def on_retry(self, interaction: Interaction, args: str) -> None:
         """Reopen the add form with what the curator typed last time."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -34,8 +35,8 @@ def echo(text: str, limit: int = 200) -> str:
     return clip(discord.utils.escape_mentions(discord.utils.escape_markdown(text)), limit)
 
 
-def answer_embed(entry: Entry, score: float | None, kb: KnowledgeBase) -> discord.Embed:
-    """The answer, its source sentence as a quote, and which entry answered (None: picked)."""
+def answer_embed(entry: Entry, kb: KnowledgeBase) -> discord.Embed:
+    """The answer and its source sentence as a quote: what a reader needs, nothing internal."""
     # Curators' text is shown as written: markdown and mentions escaped, so a masked link shows
     # where it goes and nothing looks like a ping. The article's own text is quoted as it is.
     embed = discord.Embed(
@@ -44,9 +45,6 @@ def answer_embed(entry: Entry, score: float | None, kb: KnowledgeBase) -> discor
         colour=COLOUR,
     )
     embed.add_field(name=wording.SOURCE_LABEL, value=quote(kb.quote(entry)), inline=False)
-    how = f"match {score:.0f}%" if score is not None else "chosen from suggestions"
-    footer = f"{entry.id} · {how} · {kb.story.headline}"
-    embed.set_footer(text=clip(footer, FOOTER_MAX))
     return embed
 
 
@@ -129,6 +127,41 @@ def about_embed(kb: KnowledgeBase, version: str) -> discord.Embed:
 
 
 def send_kwargs(**kwargs: Any) -> dict[str, Any]:
-    """Every message goes out with pings disabled, whatever its text contains."""
+    """A new message, with pings disabled whatever its text contains (None: part left out)."""
     kwargs["allowed_mentions"] = NO_PINGS
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def edit_kwargs(
+    *,
+    content: str | None = None,
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
+) -> dict[str, Any]:
+    """An edit that replaces the whole message: a part not given is cleared, so nothing of the
+    old message (suggestions, a spent button) lingers next to the new one."""
+    return {
+        "content": content,
+        "embeds": [embed] if embed is not None else [],
+        "view": view,
+        "allowed_mentions": NO_PINGS,
+    }
+
+
+@dataclass
+class Reply:
+    """One message's parts, sent new or put in place of another message (cleanly, either way)."""
+
+    content: str | None = None
+    embed: discord.Embed | None = None
+    view: discord.ui.View | None = None
+    entry_id: str | None = None
+    """Set when the reply is a full answer from this entry."""
+
+    def send(self, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for sending it as a new message."""
+        return send_kwargs(content=self.content, embed=self.embed, view=self.view, **extra)
+
+    def edit(self) -> dict[str, Any]:
+        """Keyword arguments for editing a message into it."""
+        return edit_kwargs(content=self.content, embed=self.embed, view=self.view)

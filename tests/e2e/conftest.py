@@ -85,6 +85,9 @@ def settings_for(fake: FakeDiscord, knowledge: Path, data: Path, **changes: Any)
         gateway_url=fake.gateway_url,
         reload_interval_s=0.2,
         health_max_age_s=3.0,
+        # Most tests ask the same question many times in one channel; the tests of the
+        # same-question pointer turn it on.
+        same_question_window_s=0.0,
     )
     return replace(base, **changes)
 

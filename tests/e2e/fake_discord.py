@@ -444,8 +444,13 @@ class FakeDiscord:
 
     def _edit(self, mid: int, body: dict) -> dict:
         msg = self.messages[mid]
+        cleared: dict[str, Any] = {"content": "", "embeds": [], "components": [], "attachments": []}
         for key in ("content", "embeds", "components", "flags", "attachments"):
-            if key in body and body[key] is not None:
+            if key not in body:
+                continue
+            if body[key] is None:  # Discord: a null field in an edit removes that part
+                msg[key] = cleared.get(key, msg[key])
+            else:
                 msg[key] = body[key] if key != "attachments" else msg[key]
         msg["edited_timestamp"] = _now_iso()
         return msg
@@ -515,7 +520,7 @@ class FakeDiscord:
             self._changed.notify_all()
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until ``condition()`` is true (re-checked on every gateway state change)."""
+        """Wait until ``condition()`` is true (re-checked on every gateway change and REST request)."""
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(condition), timeout)
 
@@ -1037,6 +1042,7 @@ class FakeDiscord:
         for pred, fut in list(self._waiters):
             if not fut.done() and pred(rec):
                 fut.set_result(rec)
+        await self._notify()
         return resp
 
     async def _dispatch_rest(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:

@@ -237,4 +237,5 @@ async def test_hand_edit_on_disk_is_picked_up_without_a_restart(
     iid = await fake.slash_command("ask", {"question": phrasing})
     embed = embed_of(await fake.wait_for_reply(iid, T))
     assert result.reason == WORD_FOR_WORD  # the edit was picked up without a restart
-    assert embed["footer"]["text"].startswith("trolley-distance · match ")
+    assert "footer" not in embed  # nothing internal (id, score) shown to readers
+    assert fake.find_message_with_component("storybot:vote:trolley-distance:1") is not None

@@ -120,7 +120,7 @@ async def test_hostile_entries_through_kb_add(fake: FakeDiscord, fastbot: Runnin
     for entry in kb.entries:  # whatever was accepted stays within Discord's limits when shown
         from bot.adapter.replies import answer_embed, entry_embed
 
-        for embed in (entry_embed(entry, (1, 2)), answer_embed(entry, 99.0, kb)):
+        for embed in (entry_embed(entry, (1, 2)), answer_embed(entry, kb)):
             assert_fits_discord({"embeds": [embed.to_dict()], "allowed_mentions": {"parse": []}})
     assert kb.get("pwned") is None
 
@@ -230,9 +230,12 @@ async def test_forged_custom_ids_are_refused_politely(
     answer = await fake.wait_for_reply(iid, T)
     message = fake.messages[fake.interactions[iid].original_id or 0]
     before = tree_digest(folder)
-    entry_id = body_of(answer)["embeds"][0]["footer"]["text"].split(" ")[0]
+    vote = body_of(answer)["components"][0]["components"][0]["custom_id"]
+    entry_id = vote.split(":")[2]
     other = next(e.id for e in fastbot.bot.service.kb.entries if e.id != entry_id)
-    forged = [*FORGED, f"storybot:vote:{other}:1", f"storybot:pick:{other}"]
+    asker = fake.interactions[iid].payload["member"]["user"]["id"]
+    forged = [*FORGED, f"storybot:vote:{other}:1", f"storybot:pick:{other}",
+              f"storybot:pick:{other}:{asker}", "storybot:delete:1"]  # fmt: skip
     for custom_id in forged:
         for roles in ([], CURATORS):
             pid = await fake.component(custom_id, message=message, roles=roles)
