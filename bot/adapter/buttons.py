@@ -1,9 +1,10 @@
-"""Every StoryBot button is one stateless DynamicItem: its custom_id says what it does.
+"""Every StoryBot button and menu is a stateless DynamicItem: its custom_id says what it does.
 
-`storybot:<action>:<args>` ids survive restarts (no view state to lose) and
-are checked on every press: a handler validates its arguments and its
-caller's rights, so a forged or stale id gets a polite refusal, never an
-action. Cogs register a handler per action on the bot.
+`storybot:<action>:<args>` (buttons) and `storybot-menu:<action>:<args>` (select
+menus) survive restarts (no view state to lose) and are checked on every press:
+a handler validates its arguments and its caller's rights, so a forged or stale
+id gets a polite refusal, never an action. Cogs register a handler per action on
+the bot (`button_handlers`, `menu_handlers`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[[discord.Interaction[Any], str], Awaitable[None]]
+MenuHandler = Callable[[discord.Interaction[Any], str, list[str]], Awaitable[None]]
 PREFIX = "storybot"
+MENU_PREFIX = "storybot-menu"
 STALE = "That button doesn't work any more. Ask again to get a fresh one."
 
 
@@ -60,13 +63,14 @@ class StoryButton(
     async def from_custom_id(
         cls,
         interaction: discord.Interaction[Any],
-        item: discord.ui.Button[Any],
+        item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
     ) -> StoryButton:
-        return cls(match["action"], match["args"] or "", label=item.label)
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(match["action"], match["args"] or "", label=label)
 
-    async def callback(self, interaction: discord.Interaction[StoryBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[StoryBot]) -> None:  # type: ignore[override]
         handler = interaction.client.button_handlers.get(self.action)
         if handler is None:
             await interaction.response.send_message(**send_kwargs(content=STALE, ephemeral=True))
@@ -74,9 +78,70 @@ class StoryButton(
         await handler(interaction, self.args)
 
 
-def view_of(*buttons: StoryButton) -> discord.ui.View:
-    """A view holding some buttons (never timing out: the buttons carry their own state)."""
+class StoryMenu(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=re.compile(r"storybot-menu:(?P<action>[a-z]{1,16})(?::(?P<args>[^\s]{0,80}))?"),
+):
+    """A one-choice select menu whose action and arguments live in its custom_id."""
+
+    def __init__(
+        self,
+        action: str,
+        args: str = "",
+        *,
+        options: list[discord.SelectOption] | None = None,
+        placeholder: str | None = None,
+        row: int | None = None,
+    ) -> None:
+        custom_id = f"{MENU_PREFIX}:{action}:{args}" if args else f"{MENU_PREFIX}:{action}"
+        super().__init__(
+            discord.ui.Select(
+                custom_id=custom_id,
+                options=options or [],
+                placeholder=clip(placeholder, 150) if placeholder else None,
+                row=row,
+            )
+        )
+        self.action = action
+        self.args = args
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> StoryMenu:
+        options = item.options if isinstance(item, discord.ui.Select) else []
+        return cls(match["action"], match["args"] or "", options=options)
+
+    async def callback(self, interaction: discord.Interaction[StoryBot]) -> None:  # type: ignore[override]
+        handler = interaction.client.menu_handlers.get(self.action)
+        if handler is None:
+            await interaction.response.send_message(**send_kwargs(content=STALE, ephemeral=True))
+            return
+        await handler(interaction, self.args, list(self.item.values))
+
+
+def option(label: str, value: str, description: str | None = None) -> discord.SelectOption:
+    """A menu choice within Discord's limits (100 characters each)."""
+    return discord.SelectOption(
+        label=clip(label, 100), value=value[:100], description=clip(description, 100) if description else None
+    )
+
+
+def view_of(*items: StoryButton | StoryMenu) -> discord.ui.View:
+    """A view holding some buttons and menus (never timing out: they carry their own state)."""
     view = discord.ui.View(timeout=None)
-    for button in buttons:
-        view.add_item(button)
+    for item in items:
+        view.add_item(item)
     return view
+
+
+def is_ours(custom_id: str) -> bool:
+    """Whether a custom_id has the form of one of our buttons or menus."""
+    return any(
+        cls.__discord_ui_compiled_template__.fullmatch(custom_id) is not None
+        for cls in (StoryButton, StoryMenu)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
@@ -11,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.adapter.ask import AskCog
-from bot.adapter.buttons import STALE, StoryButton
+from bot.adapter.buttons import STALE, StoryButton, StoryMenu, is_ours
 from bot.adapter.curate import NOT_CURATOR, CurateCog, NotCurator
 from bot.adapter.replies import NO_PINGS, problems_text, send_kwargs
 from bot.config import Settings
@@ -44,15 +45,28 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
-def _handled_button(interaction: discord.Interaction[Any]) -> bool:
-    """Whether discord.py will hand this press to a StoryButton: its custom_id has our form
-    and is a button on the message pressed (discord.py ignores any other)."""
-    custom_id = (interaction.data or {}).get("custom_id", "")
+def custom_id_of(interaction: discord.Interaction[Any]) -> str:
+    """The custom_id of the component or form an interaction comes from ("" if none)."""
+    data: Any = interaction.data or {}
+    return str(data.get("custom_id", ""))
+
+
+def _handled_component(interaction: discord.Interaction[Any]) -> bool:
+    """Whether discord.py will hand this press to a StoryButton or StoryMenu: its custom_id has
+    our form and is a component of the message pressed (discord.py ignores any other)."""
+    custom_id = custom_id_of(interaction)
     message = interaction.message
-    if message is None or StoryButton.__discord_ui_compiled_template__.fullmatch(custom_id) is None:
+    if message is None or not is_ours(custom_id):
         return False
     view = discord.ui.View.from_message(message, timeout=None)
     return any(getattr(item, "custom_id", None) == custom_id for item in view.walk_children())
+
+
+def dm_only(command: app_commands.Command[Any, ..., Any]) -> app_commands.Command[Any, ..., Any]:
+    """A copy of a slash command offered in direct messages with the bot only."""
+    dm = copy.copy(command)  # same callback, same cog; only where it is offered differs
+    dm.allowed_contexts = app_commands.AppCommandContext(guild=False, dm_channel=True, private_channel=False)
+    return dm
 
 
 class StoryTree(app_commands.CommandTree["StoryBot"]):
@@ -60,7 +74,7 @@ class StoryTree(app_commands.CommandTree["StoryBot"]):
 
     async def on_error(
         self, interaction: discord.Interaction[StoryBot], error: app_commands.AppCommandError
-    ) -> None:  # type: ignore[override]
+    ) -> None:
         await interaction.client.report_error(interaction, error)
 
 
@@ -83,10 +97,11 @@ class StoryBot(commands.Bot):
         self.feedback = feedback
         self.cooldown = Cooldown(settings.cooldown_questions, settings.cooldown_seconds)
         self.button_handlers: dict[str, Any] = {}
+        self.menu_handlers: dict[str, Any] = {}
         self.last_reload_error: KnowledgeError | None = None
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(StoryButton)
+        self.add_dynamic_items(StoryButton, StoryMenu)
         await self.add_cog(AskCog(self))
         await self.add_cog(CurateCog(self))
         await self.sync_commands()
@@ -95,16 +110,24 @@ class StoryBot(commands.Bot):
         self.heartbeat.start()
 
     async def sync_commands(self) -> None:
-        """Register the slash commands: to the configured guild (instant), else globally."""
+        """Register the slash commands: to the configured guild (instant), else globally.
+
+        With a guild configured, the readers' commands are also registered globally for direct
+        messages only (DMs see global commands alone; in the guild they would show twice)."""
         guild_id = self.settings.guild_id
-        if guild_id is not None:
-            guild = discord.Object(id=guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to guild %s", len(synced), guild_id)
-        else:
+        if guild_id is None:
             synced = await self.tree.sync()
             log.info("synced %d global commands (they may take a while to appear)", len(synced))
+            return
+        guild = discord.Object(id=guild_id)
+        self.tree.copy_global_to(guild=guild)
+        for command in self.tree.get_commands():
+            self.tree.remove_command(command.name)
+            if isinstance(command, app_commands.Command) and not command.guild_only:
+                self.tree.add_command(dm_only(command))
+        synced = await self.tree.sync(guild=guild)
+        in_dms = await self.tree.sync()
+        log.info("synced %d commands to guild %s, %d for direct messages", len(synced), guild_id, len(in_dms))
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: questions in messages are the AskCog's listener's job."""
@@ -119,12 +142,12 @@ class StoryBot(commands.Bot):
         and so does a button press that no StoryButton will handle (a forged or unknown custom_id,
         which discord.py drops silently and the user would see as "This interaction failed")."""
         if interaction.type is discord.InteractionType.component:
-            if not _handled_button(interaction):
+            if not _handled_component(interaction):
                 await interaction.response.send_message(**send_kwargs(content=STALE, ephemeral=True))
             return
         if interaction.type is not discord.InteractionType.modal_submit:
             return
-        custom_id = (interaction.data or {}).get("custom_id", "")
+        custom_id = custom_id_of(interaction)
         cog = self.get_cog("CurateCog")
         if (
             custom_id.startswith("storybot-")
@@ -143,12 +166,17 @@ class StoryBot(commands.Bot):
             return
         if isinstance(original, NotCurator):
             text = NOT_CURATOR
+        elif isinstance(original, app_commands.CommandNotFound):
+            # Discord offers each command only where it is registered; one arriving elsewhere
+            # (an old client, a crafted request) gets a pointer, not an error report.
+            log.info("command %r is not offered here (guild %s)", original.name, interaction.guild_id)
+            text = "That command isn't available here; /help lists what I can do."
         elif isinstance(original, app_commands.NoPrivateMessage):
             text = "That command works in a server, not in direct messages."
         elif isinstance(original, StorageError):
-            text = problems_text(original, "I couldn't save that:")
+            text = problems_text(original, "I couldn't save that:", root=self.service.root)
         elif isinstance(original, KnowledgeError):
-            text = problems_text(original, "That didn't work:")
+            text = problems_text(original, "That didn't work:", root=self.service.root)
         elif isinstance(original, app_commands.CheckFailure):
             text = "You can't use that here."
         else:
@@ -190,7 +218,9 @@ class StoryBot(commands.Bot):
             )
             await self._tell_curators(
                 problems_text(
-                    error, "⚠️ The knowledge files have problems; I'm still serving the last good version:"
+                    error,
+                    "⚠️ The knowledge files have problems; I'm still serving the last good version:",
+                    root=self.service.root,
                 )
             )
             return

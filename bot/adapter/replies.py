@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -55,20 +56,33 @@ def suggest_text(result: Result) -> str:
     return clip("\n".join(lines), CONTENT_MAX)
 
 
-def problems_text(error: KnowledgeError, intro: str, limit: int = 8) -> str:
+def shown_path(file: str, line: int | None = None, root: Path | None = None) -> str:
+    """Where a knowledge file is, as a curator knows it (`entries/article.yaml:12`), never the
+    server's own paths."""
+    path = Path(file)
+    try:
+        shown = path.relative_to(root).as_posix() if root is not None else path.name
+    except ValueError:
+        shown = path.name
+    return f"{shown}:{line}" if line is not None else shown
+
+
+def problems_text(error: KnowledgeError, intro: str, limit: int = 8, root: Path | None = None) -> str:
     """Curator-readable problems, one per line, no tracebacks."""
     lines = [intro]
     for problem in error.problems[:limit]:
         where = f"`{problem.entry}` " if problem.entry else ""
         field = f"({problem.field}) " if problem.field else ""
-        loc = f" [{problem.location()}]" if problem.file else ""
+        loc = f" [{shown_path(problem.file, problem.line, root)}]" if problem.file else ""
         lines.append(f"• {where}{field}{echo(problem.message, 600)}{loc}")
     if len(error.problems) > limit:
         lines.append(f"• … and {len(error.problems) - limit} more (run `storybot validate`)")
     return clip("\n".join(lines), CONTENT_MAX)
 
 
-def entry_embed(entry: Entry, votes: tuple[int, int] | None = None) -> discord.Embed:
+def entry_embed(
+    entry: Entry, votes: tuple[int, int] | None = None, root: Path | None = None
+) -> discord.Embed:
     """Everything about one entry, for curators."""
     embed = discord.Embed(title=echo(entry.question, TITLE_MAX), colour=COLOUR)
     embed.add_field(name="Answer", value=echo(entry.answer, FIELD_MAX), inline=False)
@@ -86,7 +100,7 @@ def entry_embed(entry: Entry, votes: tuple[int, int] | None = None) -> discord.E
     if votes is not None:
         details.append(f"votes 👍 {votes[0]} · 👎 {votes[1]}")
     if entry.file:
-        details.append(f"in {entry.file}:{entry.line}")
+        details.append(f"in {shown_path(entry.file, entry.line, root)}")
     embed.add_field(name="Details", value=clip(" · ".join(details), FIELD_MAX), inline=False)
     return embed
 

@@ -65,3 +65,26 @@ class EntryNotFound(KnowledgeError):
 
 class StorageError(KnowledgeError):
     """The knowledge base could not be written (read-only folder, full disk, lock timeout)."""
+
+
+class EditConflict(KnowledgeError):
+    """An edit was started from a version of the entry that someone has changed since."""
+
+    def __init__(self, entry_id: str, changed: dict[str, tuple[object, object]]) -> None:
+        self.entry_id = entry_id
+        self.changed = changed
+        """field -> (what the editor started from, what it is now)"""
+        fields = ", ".join(changed) or "it"
+        super().__init__(
+            [
+                Problem(
+                    f"someone changed {fields} of this entry after you opened it; nothing was saved",
+                    entry=entry_id,
+                )
+            ]
+        )
+
+
+class FilesBroken(KnowledgeError):
+    """The knowledge files on disk have problems (a hand edit, say), so no change can be checked
+    and saved until they are fixed; the change itself may be fine."""

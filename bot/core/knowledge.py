@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
@@ -72,6 +73,11 @@ MAX_SOURCE_CHARS = 1000
 MAX_TAGS = 10
 MAX_TAG_CHARS = 32
 MAX_NAME_CHARS = 100
+LINK = re.compile(
+    r"(?i)(?:\b[a-z][a-z0-9+.-]*://|\bwww\.[a-z0-9-]|\bdiscord(?:app)?\.(?:gg|com/invite)/|\]\()"
+)
+"""A link, a Discord invite or a masked link: never in a curator's text (readers would follow it
+under the bot's name). The article's own sentences may hold links; they are quoted as they are."""
 NEAR_DUPLICATE_RATIO = 92
 """Phrasings of two different entries this similar (0-100) would confuse the matcher."""
 
@@ -104,6 +110,13 @@ class Entry:
     def source(self) -> str:
         """The source sentences as one quotable text."""
         return " ".join(self.sources)
+
+    @property
+    def version(self) -> str:
+        """A short fingerprint of the entry's content: an edit carries the version it started
+        from, and a save over a newer version is refused (optimistic concurrency)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML form, fields in a fixed order, empty optional fields left out."""
@@ -542,6 +555,17 @@ class _EntryChecker:
         if qtype is not None and qtype not in QUESTION_TYPES:
             self._problem(f"'type' must be one of {', '.join(QUESTION_TYPES)}", raw, "type", where)
         alternates = self._string_list(raw, "alternates", MAX_QUESTION_CHARS, MAX_ALTERNATES, where)
+        for name, texts in (("question", [question]), ("answer", [answer]), ("alternates", alternates)):
+            link = next((m for t in texts if t and (m := LINK.search(t))), None)
+            if link is not None:
+                self._problem(
+                    f"'{name}' contains a link ({link.group(0)}…): entries may not link anywhere, "
+                    "since readers would follow it under the bot's name. Say it in words; the "
+                    "quoted source sentence is the evidence.",
+                    raw,
+                    name,
+                    where,
+                )
         tags = self._string_list(raw, "tags", MAX_TAG_CHARS, MAX_TAGS, where)
         added_by = self._string(raw, "added_by", MAX_NAME_CHARS, where, required=False)
         added_at = self._string(raw, "added_at", 40, where, required=False)
@@ -579,7 +603,12 @@ def _clip(text: str, limit: int = 80) -> str:
 def slugify(text: str, taken: Iterable[str] = (), limit: int = 48) -> str:
     """An id for a new entry from its question: 'How far did they go?' -> 'how-far-did-they-go'."""
     words = re.findall(r"[a-z0-9]+", strip_marks(text).casefold())
-    base = "-".join(words)[:limit].strip("-") or "entry"
+    kept: list[str] = []
+    for word in words:  # whole words only: "how-far-did-they-go", never "how-far-did-th"
+        if len("-".join([*kept, word])) > limit:
+            break
+        kept.append(word)
+    base = "-".join(kept) or (words[0][:limit] if words else "") or "entry"
     taken = set(taken)
     slug, n = base, 2
     while slug in taken:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.core.errors import KnowledgeError
-from bot.core.knowledge import Entry, KnowledgeBase, entry_files, load_knowledge
+from bot.core.errors import FilesBroken, KnowledgeError
+from bot.core.knowledge import Entry, KnowledgeBase, check_new_entry, entry_files, load_knowledge
 from bot.core.matching import Matcher, Result
 
 if TYPE_CHECKING:
@@ -111,19 +111,34 @@ class StoryService:
             raise
         return self._swap(kb, stamp)
 
+    def _own_faults_first(self, raw: Mapping[str, Any], replacing: str | None = None) -> None:
+        """While the files on disk are broken nothing can be saved; but if the change itself is
+        wrong, say that (against the base being served), so its author knows what to fix."""
+        check_new_entry(self.kb, raw, replacing=replacing)
+
     def add(self, raw: Mapping[str, Any], *, author: str | None = None) -> Entry:
         """Validate, save and serve a new entry."""
         from bot.core import store  # ruamel.yaml and filelock: only when saving (quicker start)
 
-        kb, entry = store.add_entry(self.root, raw, author=author)
+        try:
+            kb, entry = store.add_entry(self.root, raw, author=author)
+        except FilesBroken:
+            self._own_faults_first(raw)
+            raise
         self._swap(kb)
         return entry
 
-    def update(self, entry_id: str, changes: store.Changes) -> Entry:
-        """Validate, save and serve a change to an entry."""
+    def update(self, entry_id: str, changes: store.Changes, *, expected: Entry | None = None) -> Entry:
+        """Validate, save and serve a change to an entry (refused if it changed since `expected`)."""
         from bot.core import store
 
-        kb, entry = store.update_entry(self.root, entry_id, changes)
+        try:
+            kb, entry = store.update_entry(self.root, entry_id, changes, expected=expected)
+        except FilesBroken:
+            old = self.kb.get(entry_id)
+            if old is not None and not callable(changes):
+                self._own_faults_first({**old.to_dict(), **changes}, replacing=entry_id)
+            raise
         self._swap(kb)
         return entry
 
@@ -131,12 +146,19 @@ class StoryService:
         """Teach an entry another phrasing."""
         from bot.core import store
 
-        kb, entry = store.add_alternate(self.root, entry_id, phrasing)
+        try:
+            kb, entry = store.add_alternate(self.root, entry_id, phrasing)
+        except FilesBroken:
+            old = self.kb.get(entry_id)
+            if old is not None:
+                raw = {**old.to_dict(), "alternates": [*old.alternates, phrasing]}
+                self._own_faults_first(raw, replacing=entry_id)
+            raise
         self._swap(kb)
         return entry
 
-    def remove(self, entry_id: str) -> None:
-        """Delete an entry."""
+    def remove(self, entry_id: str, *, version: str | None = None) -> None:
+        """Delete an entry (only if it is still at `version`, when given)."""
         from bot.core import store
 
-        self._swap(store.remove_entry(self.root, entry_id))
+        self._swap(store.remove_entry(self.root, entry_id, version=version))

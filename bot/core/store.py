@@ -27,7 +27,7 @@ from filelock import FileLock, Timeout
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from bot.core.errors import EntryNotFound, KnowledgeError, Problem, StorageError
+from bot.core.errors import EditConflict, EntryNotFound, FilesBroken, KnowledgeError, Problem, StorageError
 from bot.core.knowledge import (
     DEFAULT_ENTRIES_FILE,
     ENTRIES_DIR,
@@ -113,6 +113,17 @@ def locked(root: Path) -> Iterator[None]:
         raise _storage_error(exc, root / LOCK_FILE) from exc
 
 
+def _load_current(root: Path) -> KnowledgeBase:
+    """The knowledge base on disk now, to check a change against. If the files themselves are
+    broken (a hand edit, say), no change can be checked: say so apart from the change's own faults."""
+    try:
+        return load_knowledge(root)
+    except StorageError:
+        raise
+    except KnowledgeError as error:
+        raise FilesBroken(error.problems) from error
+
+
 def _load_file(path: Path) -> CommentedSeq:
     if not path.exists():
         return CommentedSeq()
@@ -181,7 +192,7 @@ def add_entry(
     root = Path(root)
     target = root / ENTRIES_DIR / (file or DEFAULT_ENTRIES_FILE)
     with locked(root):
-        entry = check_new_entry(load_knowledge(root), _stamp(raw, author))
+        entry = check_new_entry(_load_current(root), _stamp(raw, author))
         kb = _apply(root, target, lambda data: data.append(_as_map(entry)))
     return kb, kb.by_id[entry.id]
 
@@ -189,15 +200,24 @@ def add_entry(
 Changes = Mapping[str, Any] | Callable[[Entry], Mapping[str, Any]]
 
 
-def update_entry(root: Path | str, entry_id: str, changes: Changes) -> tuple[KnowledgeBase, Entry]:
+def update_entry(
+    root: Path | str, entry_id: str, changes: Changes, *, expected: Entry | None = None
+) -> tuple[KnowledgeBase, Entry]:
     """Change fields of an existing entry (in the file it lives in), validated.
 
     `changes` may be a function of the entry as it is on disk under the lock, so
-    that read-modify-write changes never lose another writer's edit.
+    that read-modify-write changes never lose another writer's edit. `expected` is
+    the entry as the editor saw it: if it has changed since, EditConflict says what
+    changed and nothing is saved.
     """
     root = Path(root)
     with locked(root):
         current, old, path = _load_with(root, entry_id)
+        if expected is not None and expected.version != old.version:
+            before, now = expected.to_dict(), old.to_dict()
+            changed = {k: (before.get(k), now.get(k)) for k in dict.fromkeys([*before, *now])
+                       if before.get(k) != now.get(k)}  # fmt: skip
+            raise EditConflict(entry_id, changed)
         if callable(changes):
             changes = changes(old)
         merged = {**old.to_dict(), **changes}
@@ -224,17 +244,19 @@ def add_alternate(root: Path | str, entry_id: str, phrasing: str) -> tuple[Knowl
     return update_entry(root, entry_id, lambda old: {"alternates": [*old.alternates, phrasing]})
 
 
-def remove_entry(root: Path | str, entry_id: str) -> KnowledgeBase:
-    """Delete an entry from its file."""
+def remove_entry(root: Path | str, entry_id: str, *, version: str | None = None) -> KnowledgeBase:
+    """Delete an entry from its file (only if it is still at `version`, when given)."""
     root = Path(root)
     with locked(root):
-        _, _, path = _load_with(root, entry_id)
+        _, old, path = _load_with(root, entry_id)
+        if version is not None and old.version != version:
+            raise EditConflict(entry_id, {})
         return _apply(root, path, lambda data: data.pop(_find(data, entry_id)))
 
 
 def _load_with(root: Path, entry_id: str) -> tuple[KnowledgeBase, Entry, Path]:
     """The knowledge base as it is on disk now, the entry with this id, and its file."""
-    current = load_knowledge(root)
+    current = _load_current(root)
     old = current.get(entry_id)
     if old is None or old.file is None:
         raise EntryNotFound(f"there is no entry '{entry_id}'")

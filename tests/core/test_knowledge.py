@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.errors import KnowledgeError
-from bot.core.knowledge import load_knowledge, uncited_sentences
+from bot.core.knowledge import load_knowledge, slugify, uncited_sentences
 from tests.conftest import SHIPPED
 
 GOOD = {
@@ -161,3 +161,18 @@ def test_a_word_in_two_synonym_groups_is_an_error(kb_dir: Path) -> None:
         "groups:\n  - [cart, trolley]\n  - [cart, wagon]\n", encoding="utf-8"
     )
     assert any("'cart' is in group 1 and group 2" in p for p in problems(kb_dir))
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("How far did they go?", "how-far-did-they-go"),
+        (
+            "Which Russian diplomat's family members were photographed pushing the luggage trolley?",
+            "which-russian-diplomat-s-family-members-were",
+        ),
+        ("A" * 60, "a" * 48),
+    ],
+)
+def test_ids_made_from_a_question_end_on_a_whole_word(question: str, expected: str) -> None:
+    assert slugify(question) == expected

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core import store
-from bot.core.errors import KnowledgeError, StorageError
+from bot.core.errors import EditConflict, FilesBroken, KnowledgeError, StorageError
 from bot.core.knowledge import load_knowledge
 from bot.core.service import StoryService
 
@@ -133,3 +133,85 @@ def test_save_then_load_round_trips(kb_dir: Path, question: str, alternate: str)
         assert others <= {e.id for e in load_knowledge(kb_dir).entries}
     finally:
         store.remove_entry(kb_dir, entry.id)
+
+
+def test_an_edit_started_from_an_old_version_is_refused_with_what_changed(kb_dir: Path) -> None:
+    service = StoryService(kb_dir)
+    opened = service.kb.by_id["trolley-distance"]  # curator A opens the form
+    service.add_alternate("trolley-distance", "how long was the push")  # curator B adds an alias
+    with pytest.raises(EditConflict) as caught:
+        service.update("trolley-distance", {"answer": "About a kilometre."}, expected=opened)
+    assert set(caught.value.changed) == {"alternates"}
+    now = load_knowledge(kb_dir).by_id["trolley-distance"]
+    assert "how long was the push" in now.alternates and now.answer == opened.answer
+    # started from the current version, the same edit is saved
+    saved = service.update("trolley-distance", {"answer": "About a kilometre."}, expected=now)
+    assert saved.answer == "About a kilometre." and "how long was the push" in saved.alternates
+
+
+def test_a_delete_confirmed_for_an_old_version_is_refused(kb_dir: Path) -> None:
+    service = StoryService(kb_dir)
+    version = service.kb.by_id["trolley-distance"].version
+    service.add_alternate("trolley-distance", "how long was the push")
+    with pytest.raises(EditConflict):
+        service.remove("trolley-distance", version=version)
+    assert load_knowledge(kb_dir).get("trolley-distance") is not None
+
+
+def test_broken_files_are_told_apart_from_a_wrong_entry(kb_dir: Path) -> None:
+    service = StoryService(kb_dir)
+    (kb_dir / "entries" / "broken.yaml").write_text("- id: x\n  question: [unclosed\n", encoding="utf-8")
+    with pytest.raises(FilesBroken) as broken:  # a good entry: the files are what is wrong
+        service.add(new_entry(3))
+    assert "broken.yaml" in str(broken.value)
+    with pytest.raises(KnowledgeError) as wrong:  # a wrong entry: its own fault comes first
+        service.add({**new_entry(4), "source": "Sorokin flew a helicopter."})
+    assert not isinstance(wrong.value, FilesBroken) and "Closest article sentence" in str(wrong.value)
+    with pytest.raises(FilesBroken):
+        service.add_alternate("trolley-distance", "how long was the push")
+
+
+@pytest.mark.parametrize(
+    "field, text",
+    [
+        ("answer", "See [bbc.co.uk/news](https://evil.example/phish) for more."),
+        ("answer", "Join discord.gg/freenitro now."),
+        ("answer", "More at www.example.com."),
+        ("question", "What does http://example.com say?"),
+        ("alternates", ["what does https://x.example say"]),
+    ],
+)
+def test_links_in_a_curators_text_are_refused_with_the_reason(kb_dir: Path, field: str, text: object) -> None:
+    with pytest.raises(KnowledgeError) as caught:
+        store.add_entry(kb_dir, {**new_entry(5), field: text})
+    assert f"'{field}' contains a link" in str(caught.value) and "in words" in str(caught.value)
+
+
+def test_unanswered_questions_group_dismiss_and_migrate(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bot.core.feedback import FeedbackStore
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # a file written before the schema had versions
+        db.executescript(
+            "CREATE TABLE unanswered (key TEXT PRIMARY KEY, question TEXT NOT NULL, count INTEGER NOT NULL "
+            "DEFAULT 1, first_seen REAL NOT NULL, last_seen REAL NOT NULL);"
+            "INSERT INTO unanswered VALUES ('who paid', 'who paid', 4, 0, 0);"
+        )
+    feedback = FeedbackStore(path)
+    for question in ["What colour was the trolley?", "what color was the trolley", "What colour was the trolley",
+                     "what was the trolley's colour", "Who paid for the flight?"]:  # fmt: skip
+        feedback.record_unanswered(question)
+    groups = feedback.unanswered_groups()
+    assert [g.count for g in groups] == [4, 4, 1]  # the old row is kept; colour/color are one group
+    assert groups[1].question.casefold().startswith("what colo") and len(groups[1].rows) == 3
+    feedback.dismiss(groups[0].ids)
+    feedback.record_unanswered("who paid")  # asked again: stays dismissed
+    assert feedback.unanswered_groups()[0].question == groups[1].question
+    assert feedback.group_of(groups[1].rows[-1].id) == feedback.unanswered_groups()[0]
+    feedback.forget(groups[1].ids)
+    assert feedback.group_of(groups[1].id) is None
+    assert (
+        FeedbackStore(path).unanswered_groups() == feedback.unanswered_groups()
+    )  # re-opening migrates nothing

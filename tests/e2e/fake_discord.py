@@ -771,11 +771,20 @@ class FakeDiscord:
         return out
 
     def registered_command(self, name: str, guild: bool = True) -> dict | None:
+        """The command a user can run here, as Discord offers it: guild commands in the guild,
+        global ones where their `contexts` (0 guild, 1 bot DM) or `dm_permission` allow."""
         scopes = ([self.guild_id] if guild else []) + [None]
         for scope in scopes:
             for cmd in self.commands.get(scope, []):
-                if cmd["name"] == name and cmd.get("type", 1) == 1:
-                    return cmd
+                if cmd["name"] != name or cmd.get("type", 1) != 1:
+                    continue
+                if scope is None:
+                    contexts = cmd.get("contexts")
+                    if contexts is None:
+                        contexts = [0, 1] if cmd.get("dm_permission", True) is not False else [0]
+                    if (0 if guild else 1) not in contexts:
+                        continue
+                return cmd
         return None
 
     def _command_data(
@@ -786,6 +795,7 @@ class FakeDiscord:
         sub: str | None,
         guild: bool,
         focused: str | None = None,
+        forged: bool = False,
     ) -> dict:
         parts = name.split()
         root = parts[0]
@@ -799,6 +809,9 @@ class FakeDiscord:
         if group:
             opts = [{"type": 2, "name": group, "options": opts}]
         cmd = self.registered_command(root, guild)
+        if cmd is None and not forged:
+            where = "in the guild" if guild else "in direct messages"
+            raise LookupError(f"Discord offers no /{root} {where} (pass forged=True to send it anyway)")
         data = {"id": cmd["id"] if cmd else str(self.snowflake()), "name": root, "type": 1, "options": opts}
         if cmd and cmd.get("guild_id"):
             data["guild_id"] = cmd["guild_id"]
@@ -865,10 +878,12 @@ class FakeDiscord:
         subcommand_group: str | None = None,
         subcommand: str | None = None,
         guild: bool = True,
+        forged: bool = False,
         **kw: Any,
     ) -> int:
-        """INTERACTION_CREATE type 2. ``name`` may be "kb add" (subcommand) or "a b c" (group)."""
-        data = self._command_data(name, options, subcommand_group, subcommand, guild)
+        """INTERACTION_CREATE type 2. ``name`` may be "kb add" (subcommand) or "a b c" (group).
+        Only a command Discord would offer there, unless ``forged`` (a crafted interaction)."""
+        data = self._command_data(name, options, subcommand_group, subcommand, guild, forged=forged)
         return await self._interaction(2, data, guild=guild, **kw)
 
     async def autocomplete(
@@ -880,9 +895,10 @@ class FakeDiscord:
         subcommand_group: str | None = None,
         subcommand: str | None = None,
         guild: bool = True,
+        forged: bool = False,
         **kw: Any,
     ) -> int:
-        data = self._command_data(name, options, subcommand_group, subcommand, guild, focused)
+        data = self._command_data(name, options, subcommand_group, subcommand, guild, focused, forged)
         return await self._interaction(4, data, guild=guild, **kw)
 
     def find_message_with_component(self, custom_id: str) -> dict | None:
@@ -1345,14 +1361,18 @@ class FakeDiscord:
 
     async def _ctl_slash(self, request: web.Request) -> web.Response:
         b, user = await self._ctl_json(request)
-        iid = await self.slash_command(
-            b["name"],
-            b.get("options"),
-            user=user,
-            roles=b.get("roles") or [],
-            permissions=b.get("permissions"),
-            guild=b.get("guild", True),
-        )
+        try:
+            iid = await self.slash_command(
+                b["name"],
+                b.get("options"),
+                user=user,
+                roles=b.get("roles") or [],
+                permissions=b.get("permissions"),
+                guild=b.get("guild", True),
+                forged=bool(b.get("forged", False)),
+            )
+        except LookupError as exc:
+            return json_response({"error": str(exc)}, status=404)
         return json_response({"interaction_id": str(iid)})
 
     async def _ctl_modal(self, request: web.Request) -> web.Response:

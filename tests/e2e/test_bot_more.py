@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -113,33 +112,6 @@ async def test_votes_count_once_per_user_per_answer(fake: FakeDiscord, storybot:
     assert storybot.bot.feedback.vote_counts(entry_id) == (1, 0)
 
 
-async def test_unanswered_questions_can_be_attached_in_one_step(
-    fake: FakeDiscord, storybot: Running, knowledge: Path
-) -> None:
-    candidates = ("what colour was the trolley", "who paid for the flight", "what is sorokin's salary",
-                  "what is the weather like in moscow")  # fmt: skip
-    question = next(
-        q for q in candidates if (r := storybot.bot.service.ask(q)).outcome == "unknown" and r.candidates
-    )
-    for _ in range(2):
-        iid = await fake.slash_command("ask", {"question": question})
-        reply = await fake.wait_for_reply(iid, T)
-    assert reply.json["data"]["content"].startswith(wording.UNKNOWN)
-    iid = await fake.slash_command("kb unanswered", roles=CURATOR_ROLES)
-    listing = (await fake.wait_for_reply(iid, T)).json["data"]
-    assert question in listing["content"] and "×2" in listing["content"]
-    attach = listing["components"][0]["components"][0]["custom_id"]
-    refused = await fake.wait_for_reply(await fake.component(attach, roles=[]), T)
-    assert refused.json["data"]["content"] == NOT_CURATOR
-    done = await fake.wait_for_reply(await fake.component(attach, roles=CURATOR_ROLES), T)
-    entry_id = attach.split(":")[3]
-    assert done.json["data"]["content"].endswith(f"`{entry_id}`.")
-    assert question in (knowledge / "entries" / "article.yaml").read_text(encoding="utf-8") + "".join(
-        p.read_text(encoding="utf-8") for p in (knowledge / "entries").glob("*.yaml")
-    )
-    assert storybot.bot.service.ask(question).best.entry.id == entry_id  # type: ignore[union-attr]
-
-
 async def test_thanks_gets_a_welcome_and_is_not_listed_as_unanswered(
     fake: FakeDiscord, storybot: Running
 ) -> None:
@@ -168,7 +140,8 @@ async def test_kb_in_a_dm_is_refused_politely_and_ask_works(
     fake: FakeDiscord, storybot: Running, knowledge: Path
 ) -> None:
     answer, _ = expected(knowledge, ASK)
-    refused = await fake.wait_for_reply(await fake.slash_command("kb list", guild=False), T)
+    # Discord does not offer /kb in DMs; a crafted interaction is still refused politely
+    refused = await fake.wait_for_reply(await fake.slash_command("kb list", guild=False, forged=True), T)
     assert refused.json["type"] == 4 and refused.json["data"]["flags"] & 64
     asked = await fake.wait_for_reply(await fake.slash_command("ask", {"question": ASK}, guild=False), T)
     assert embed_of(asked)["description"] == answer
@@ -278,14 +251,15 @@ async def test_a_mention_inside_a_question_does_not_break_it(
 async def test_curator_text_is_shown_safely_and_the_article_verbatim(
     fake: FakeDiscord, storybot: Running, knowledge: Path
 ) -> None:
-    """A curator's answer with a masked link, mentions and markdown is shown as written: the link
-    shows where it goes, nothing renders as a ping or as formatting; the source stays verbatim."""
+    """A curator's answer with mentions and markdown is shown as written: nothing renders as a
+    ping or as formatting (links are refused when saved: tests/e2e/test_curation.py); the
+    article's source sentence stays verbatim."""
     source = StoryService(knowledge).kb.entries[0].source
-    hostile = "@everyone see [bbc.co.uk/news](https://evil.example/phish) <@123456789012345678> **now**"
+    hostile = "@everyone see [the BBC] <@123456789012345678> <@&987654321098765432> **now** ||spoiler||"
     storybot.bot.service.add(
         {
             "id": "hostile-answer",
-            "question": "What does the curator note say?",
+            "question": "What does the **curator** note say?",
             "answer": hostile,
             "source": source,
         },
@@ -294,10 +268,7 @@ async def test_curator_text_is_shown_safely_and_the_article_verbatim(
     iid = await fake.slash_command("ask", {"question": "What does the curator note say?"})
     embed = embed_of(await fake.wait_for_reply(iid, T))
     shown = embed["description"]
-    assert re.search(r"(?<!\\)\[", shown) is None  # every "[" escaped: no clickable masked link
-    assert (
-        "\\[bbc.co.uk/news]" in shown and "https://evil.example/phish" in shown
-    )  # what you see is where it goes
-    assert "@everyone" not in shown and "<@123456789012345678>" not in shown
-    assert "**now**" not in shown and "now" in shown
+    assert "@everyone" not in shown and "<@123456789012345678>" not in shown and "<@&" not in shown
+    assert "**now**" not in shown and "now" in shown and "||spoiler||" not in shown
+    assert "**curator**" not in embed["title"] and "curator" in embed["title"]
     assert embed["fields"][0]["value"].replace("\\", "").lstrip("> ") == source.replace("\\", "")

@@ -198,7 +198,7 @@ async def test_button_and_modal(fake: FakeDiscord) -> None:
 
     async with running(bot):
         await bot.tree.sync(guild=discord.Object(fake.guild_id))
-        iid = await fake.slash_command("ask")
+        iid = await fake.slash_command("ask", forged=True)
         await fake.wait_for_reply(iid)
         msg = fake.find_message_with_component("confirm-ok")
         assert msg is not None
@@ -208,7 +208,7 @@ async def test_button_and_modal(fake: FakeDiscord) -> None:
         assert cb.json["type"] == 7 and cb.json["data"]["content"] == "confirmed"
         assert fake.messages[int(msg["id"])]["content"] == "confirmed"
 
-        iid = await fake.slash_command("add")
+        iid = await fake.slash_command("add", forged=True)
         cb = await fake.wait_for_reply(iid)
         assert cb.json["type"] == 9
         modal = cb.json["data"]
@@ -305,10 +305,10 @@ async def test_interaction_deadline_and_double_ack(fake: FakeDiscord) -> None:
 
     async with running(bot):
         fake.interaction_deadline = 0.2
-        await fake.slash_command("slow")
+        await fake.slash_command("slow", forged=True)
         await fake.wait_for_request(lambda r: r.status == 404 and "/callback" in r.path)
         fake.interaction_deadline = None
-        await fake.slash_command("twice")
+        await fake.slash_command("twice", forged=True)
         await asyncio.wait_for(both.wait(), T)
     assert sorted(getattr(e, "code", None) for e in errors) == [10062, 40060]
 
@@ -371,6 +371,8 @@ async def test_control_api_and_script_mode(tmp_path: Path) -> None:
                 assert resp.headers["Content-Type"] == "application/json"
                 assert (await resp.json())["bot"] is True
             async with http.post(f"{base}/_fake/slash", json={"name": "hello"}) as resp:
+                assert resp.status == 404  # no command registered: Discord offers none
+            async with http.post(f"{base}/_fake/slash", json={"name": "hello", "forged": True}) as resp:
                 assert "interaction_id" in await resp.json()  # no session: dispatched nowhere
             async with http.get(f"{base}/_fake/requests") as resp:
                 reqs = await resp.json()
@@ -401,11 +403,11 @@ async def test_autocomplete_dm_command_and_multipart(fake: FakeDiscord) -> None:
         )
 
     async with running(bot):
-        iid = await fake.autocomplete("pick", {"topic": "wa"}, focused="topic")
+        iid = await fake.autocomplete("pick", {"topic": "wa"}, focused="topic", forged=True)
         cb = await fake.wait_for_reply(iid)
         assert cb.json == {"type": 8, "data": {"choices": [{"name": "war", "value": "war"}]}}
 
-        iid = await fake.slash_command("pick", {"topic": "war"}, guild=False)
+        iid = await fake.slash_command("pick", {"topic": "war"}, guild=False, forged=True)
         cb = await fake.wait_for_reply(iid)
         assert cb.json["data"]["content"] == "war"  # multipart: payload_json parsed
         assert [(f["filename"], f["size"]) for f in cb.files] == [("note.txt", 5)]

@@ -159,14 +159,24 @@ async def test_non_curators_are_refused_at_every_button_and_form(
     sid = await fake.modal_submit(modal.json["data"]["custom_id"], bad, roles=CURATORS)
     refused = body_of(await fake.wait_for_reply(sid, T))
     retry_message = fake.messages[fake.interactions[sid].original_id or 0]
-    assert "storybot:retry:add" in _buttons(refused)
-    attach = next(b for b in _buttons(unanswered) if b.startswith(f"storybot:attach:{row}:"))
+    assert "storybot:retry" in _buttons(refused)
+    removal = next(b for b in _buttons(remove) if b.startswith("storybot:remove:trolley-distance:"))
+    # the unanswered list's menu, and (opened by a curator) one question's panel
+    panel = await _curator_message_with(fake, "kb unanswered")  # becomes the question's panel
+    pick = await fake.component("storybot-menu:triage", message=panel, component_type=3,
+                                values=[str(row)], roles=CURATORS)  # fmt: skip
+    await fake.wait_for_reply(pick, T)
     before = tree_digest(folder)
     presses = {
-        "storybot:remove:trolley-distance": remove,
-        attach: unanswered,
+        removal: remove,
         "storybot:page:2": listing,
-        "storybot:retry:add": retry_message,
+        "storybot:retry": retry_message,
+        f"storybot:newfrom:{row}": panel,
+        f"storybot:dismiss:{row}": panel,
+    }
+    menus = {
+        "storybot-menu:triage": (unanswered, str(row)),
+        f"storybot-menu:attach:{row}": (panel, "trolley-distance"),
     }
     for custom_id, message in presses.items():
         assert custom_id in _buttons(message)
@@ -174,6 +184,11 @@ async def test_non_curators_are_refused_at_every_button_and_form(
         body = body_of(await fake.wait_for_reply(pid, T))
         assert body["content"] == NOT_CURATOR, (custom_id, body)
         assert body["flags"] & 64
+    for custom_id, (message, value) in menus.items():
+        assert custom_id in _buttons(message)
+        pid = await fake.component(custom_id, message=message, component_type=3, values=[value], roles=[])
+        body = body_of(await fake.wait_for_reply(pid, T))
+        assert body["content"] == NOT_CURATOR and body["flags"] & 64, (custom_id, body)
     assert not [m for m in fake.modals if m.endswith(str(pid))]  # no form opened for them
     # a curator's edit form, submitted by someone else
     iid = await fake.slash_command("kb edit", {"entry": "trolley-distance"}, roles=CURATORS)
@@ -188,7 +203,7 @@ async def test_non_curators_are_refused_at_every_button_and_form(
         ("kb remove", {"entry": "trolley-distance"}),
         ("kb unanswered", None),
     ):
-        for kw in ({"guild": False}, {"roles": []}):
+        for kw in ({"guild": False, "forged": True}, {"roles": []}):  # Discord offers no /kb in DMs
             ref = await fake.slash_command(name, opts, **kw)
             body = body_of(await fake.wait_for_reply(ref, T))
             assert body["flags"] & 64 and body["content"], body
@@ -199,7 +214,7 @@ async def test_non_curators_are_refused_at_every_button_and_form(
         assert_fits_discord(body_of(await fake.wait_for_reply(ref, T)))
     assert tree_digest(folder) == before
     assert bot.service.kb.get("trolley-distance") is not None
-    assert bot.feedback.get_unanswered(row) is not None
+    assert bot.feedback.group_of(row) is not None
 
 
 FORGED = [
@@ -213,6 +228,9 @@ FORGED = [
     "storybot:page:99999999999999999999",
     "storybot:attach:abc:def",
     "storybot:attach:1",
+    "storybot-menu:attach:1",
+    "storybot-menu:zzz",
+    "storybot:dismiss:1",
     "storybot:remove:",
     "storybot:",
     "STORYBOT:VOTE:X",
