@@ -293,3 +293,44 @@ async def test_kb_in_a_direct_message_is_not_offered_but_ask_is(fake: FakeDiscor
     assert body_of(reply)["embeds"]
     assert fake.registered_command("kb", guild=False) is None
     assert tree_digest(Path(storybot.bot.service.root)) == before
+
+
+async def test_an_edit_made_meanwhile_on_another_bot_process_is_not_overwritten(
+    fake: FakeDiscord, storybot: Running, knowledge: Path, tmp_path: Path
+) -> None:
+    """Two bot processes on one knowledge folder (two containers on one volume): curator A edits
+    through this one, curator B adds an alias through the other; A's save is refused."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, TOKEN
+
+    async with FakeDiscord(heartbeat_interval_ms=1000) as other:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": TOKEN,
+               "STORYBOT_API_BASE": other.api_base, "STORYBOT_GATEWAY_URL": other.gateway_url,
+               "STORYBOT_KNOWLEDGE": str(knowledge), "STORYBOT_DATA": str(tmp_path / "other"),
+               "STORYBOT_GUILD_ID": str(other.guild_id),
+               "STORYBOT_CURATOR_ROLE_ID": str(other.curators_role_id)}  # fmt: skip
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
+                                stdout=(tmp_path / "other.log").open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            heartbeat = tmp_path / "other" / "heartbeat"  # touched once the bot is ready
+            for _ in range(600):
+                if heartbeat.exists() or proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert heartbeat.exists(), (tmp_path / "other.log").read_text()
+            form = await kb(fake, "edit", {"entry": "trolley-distance"})  # A, on this process
+            iid = await other.slash_command(  # B, on the other process
+                "kb alias",
+                {"entry": "trolley-distance", "phrasing": "how long was the push"},
+                roles=CURATOR_ROLES,
+            )
+            assert "Added" in body_of(await other.wait_for_reply(iid, T))["content"]
+            refused = await submit(fake, form, {**form_fields(form), "answer": "About a kilometre."})
+            assert refused["content"].startswith("Nothing was saved: someone changed `trolley-distance`")
+            assert "how long was the push" in load_knowledge(knowledge).by_id["trolley-distance"].alternates
+        finally:
+            proc.terminate()
+            await asyncio.to_thread(proc.wait, 15)
