@@ -9,12 +9,13 @@
 # requires-python in pyproject.toml.
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# Stage 1: the dependency list from pyproject.toml. The final stage copies only this
+# Stage 1: the dependency list from pyproject.toml (with the `postgres` extra: one image serves
+# a single process with its SQLite file and several processes sharing PostgreSQL). The final stage copies only this
 # list, so editing other parts of pyproject.toml (tool settings, version) keeps the
 # cached dependency layer; only a changed dependency list reinstalls.
 FROM ${PYTHON_IMAGE} AS requirements
 COPY pyproject.toml /tmp/pyproject.toml
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project'].get('dependencies', [])))" \
+RUN python -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']; print('\n'.join(p.get('dependencies', []) + p['optional-dependencies']['postgres']))" \
         > /tmp/requirements.txt
 
 # Stage 2: the project installed on its own (the wheel bundles knowledge/ as the seed knowledge
@@ -53,7 +54,7 @@ RUN groupadd --system --gid 10001 storybot \
 COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
 RUN pip install -r /tmp/requirements.txt \
  && pip uninstall -y huggingface_hub hf-xet fsspec httpx2 httpcore2 h11 anyio click tqdm \
- && python -c "import tokenizers, numpy, safetensors" \
+ && python -c "import tokenizers, numpy, safetensors, psycopg, psycopg_pool" \
  && rm -f /tmp/requirements.txt
 
 # 2) The project itself, installed in the `project` stage above: only the installed files

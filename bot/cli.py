@@ -1,4 +1,4 @@
-"""`storybot`: ask, console, validate, coverage, add, eval, run, healthcheck.
+"""`storybot`: ask, console, validate, coverage, add, eval, export, migrate, run, healthcheck.
 
 Everything except `run` works offline with no token, and nothing here imports
 discord until `run` asks for the bot.
@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot import __version__
 from bot.core import wording
@@ -27,6 +27,9 @@ from bot.core.knowledge import (
 )
 from bot.core.matching import DecisionModel, Result, synonym_clashes
 from bot.core.service import StoryService
+
+if TYPE_CHECKING:
+    from bot.core.postgres import Database
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -79,8 +82,19 @@ def explain(result: Result, decision: DecisionModel) -> list[str]:
     return lines
 
 
+def _database_url() -> str:
+    return (os.environ.get("STORYBOT_DATABASE_URL") or "").strip()
+
+
 def _service(args: argparse.Namespace) -> StoryService:
-    return StoryService(resolve_knowledge_dir(args.knowledge, seed=True))
+    """The knowledge as the bot serves it: the folder, or (with STORYBOT_DATABASE_URL) the
+    entries curators keep in PostgreSQL."""
+    root = resolve_knowledge_dir(args.knowledge, seed=True)
+    if not _database_url():
+        return StoryService(root)
+    from bot.core.postgres import PostgresKnowledge
+
+    return StoryService(root, PostgresKnowledge(_database("this"), root))
 
 
 def _print_problems(error: KnowledgeError, out: TextIO = sys.stderr) -> None:
@@ -200,6 +214,53 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _database(what: str) -> Database:
+    url = _database_url()
+    if not url:
+        raise KnowledgeError(
+            f"{what} needs STORYBOT_DATABASE_URL (postgresql://user:password@host:port/database)"
+        )
+    from bot.core.postgres import Database
+
+    return Database(url)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bot.core.postgres import PostgresKnowledge
+    from bot.core.store import export_entries
+
+    db = _database("export")
+    root = resolve_knowledge_dir(args.knowledge)
+    target = Path(args.to) if args.to else root
+    if target != root:
+        import shutil
+
+        shutil.copytree(root, target, dirs_exist_ok=True)
+    kb = export_entries(target, PostgresKnowledge(db, root).files())
+    print(f"Exported {len(kb)} entries to {target / 'entries'} (comments and order kept where they were).")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.core.postgres import PostgresKnowledge, migrate_sqlite
+
+    db = _database("migrate")
+    root = resolve_knowledge_dir(args.knowledge, seed=True)
+    knowledge = PostgresKnowledge(db, root)  # seeds an empty database from the folder
+    print(f"Knowledge: {len(knowledge.load())} entries in the database (revision {knowledge.revision()}).")
+    sqlite_file = (
+        Path(args.sqlite)
+        if args.sqlite
+        else Path(os.environ.get("STORYBOT_DATA") or "data") / "storybot.sqlite3"
+    )
+    if sqlite_file.exists():
+        questions, votes = migrate_sqlite(sqlite_file, db)
+        print(f"Copied from {sqlite_file}: {questions} unanswered question(s), {votes} vote(s).")
+    else:
+        print(f"No SQLite file at {sqlite_file}: no votes or unanswered questions to copy.")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.adapter.runner import run_bot  # imports discord: only here
 
@@ -265,6 +326,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", parents=[common], help="accuracy on a YAML file of questions")
     ev.add_argument("file", type=Path)
     ev.set_defaults(func=cmd_eval)
+
+    export = sub.add_parser(
+        "export", parents=[common], help="write the database's entries back to the knowledge folder's YAML"
+    )
+    export.add_argument("--to", metavar="DIR", help="another folder (a copy of the knowledge folder)")
+    export.set_defaults(func=cmd_export)
+    migrate = sub.add_parser(
+        "migrate", parents=[common], help="move an SQLite deployment's state into STORYBOT_DATABASE_URL"
+    )
+    migrate.add_argument("--sqlite", metavar="FILE", help="default: $STORYBOT_DATA/storybot.sqlite3")
+    migrate.set_defaults(func=cmd_migrate)
 
     sub.add_parser("run", parents=[common], help="run the Discord bot (needs DISCORD_TOKEN)").set_defaults(
         func=cmd_run

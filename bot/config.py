@@ -57,6 +57,10 @@ class Settings:
     log_level: str = "INFO"
     shard_count: int | None = None
     auto_shard: bool = False
+    shard_ids: tuple[int, ...] | None = None
+    """The shards this process runs (None: all of them); other processes run the rest."""
+    database_url: Secret = field(default_factory=lambda: Secret(""))
+    """Empty: the SQLite file in the data folder. postgresql://...: shared state in PostgreSQL."""
     api_base: str | None = None
     gateway_url: str | None = None
     cooldown_questions: int = 5
@@ -76,6 +80,12 @@ class Settings:
     def database(self) -> Path:
         """The SQLite file for unanswered questions and votes."""
         return self.data_dir / "storybot.sqlite3"
+
+    @property
+    def registers_commands(self) -> bool:
+        """Whether this process registers the slash commands: exactly one of the processes that
+        share a bot token does, the one running shard 0."""
+        return self.shard_ids is None or 0 in self.shard_ids
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +121,13 @@ class Settings:
         shards = get("SHARD_COUNT")
         auto_shard = shards is not None and shards.lower() == "auto"
         shard_count = None if shards is None or auto_shard else int(number("SHARD_COUNT", int) or 0) or None
+        shard_ids = parse_shard_ids(get("SHARD_IDS"), shard_count)
+        database_url = get("DATABASE_URL") or ""
+        if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                f"{ENV_PREFIX}DATABASE_URL must be a postgresql://user:password@host:port/database URL "
+                "(leave it empty for the SQLite file in the data folder)"
+            )
         channels = get("ANSWER_CHANNELS") or ""
         try:
             answer_channels = frozenset(int(c) for c in channels.replace(",", " ").split())
@@ -131,6 +148,8 @@ class Settings:
             log_level=level,
             shard_count=shard_count,
             auto_shard=auto_shard,
+            shard_ids=shard_ids,
+            database_url=Secret(database_url),
             api_base=(get("API_BASE") or "").rstrip("/") or None,
             gateway_url=get("GATEWAY_URL"),
             cooldown_questions=int(number("COOLDOWN_QUESTIONS", int, 5) or 0),
@@ -144,6 +163,29 @@ class Settings:
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
         return f"Settings({shown})"
+
+
+def parse_shard_ids(raw: str | None, count: int | None) -> tuple[int, ...] | None:
+    """`0-3`, `4,5` or `0-1, 6` as shard ids, checked against the shard count."""
+    if raw is None:
+        return None
+    name = f"{ENV_PREFIX}SHARD_IDS"
+    if not count:
+        raise ConfigError(f"{name} needs {ENV_PREFIX}SHARD_COUNT, the total number of shards (a number)")
+    ids: list[int] = []
+    for part in raw.replace(" ", "").split(","):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ConfigError(f"{name} must be shard numbers and ranges such as 0-3 or 4,5, not {raw!r}")
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise ConfigError(f"{name}: the range {part} runs backwards")
+        ids.extend(range(low, high + 1))
+    if max(ids) >= count:
+        raise ConfigError(
+            f"{name}: shard {max(ids)} does not exist; with {count} shards they are 0-{count - 1}"
+        )
+    return tuple(sorted(set(ids)))
 
 
 def load_dotenv_file(path: Path = Path(".env")) -> None:

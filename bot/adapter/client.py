@@ -17,9 +17,9 @@ from bot.adapter.curate import NOT_CURATOR, CurateCog, NotCurator
 from bot.adapter.replies import NO_PINGS, problems_text, send_kwargs
 from bot.config import Settings
 from bot.core.errors import KnowledgeError, StorageError
-from bot.core.feedback import FeedbackStore
 from bot.core.ratelimit import Cooldown
 from bot.core.service import StoryService
+from bot.core.state import Feedback
 from bot.health import touch
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ class StoryTree(app_commands.CommandTree["StoryBot"]):
 class StoryBot(commands.Bot):
     """A bot that answers questions about one story."""
 
-    def __init__(
-        self, settings: Settings, service: StoryService, feedback: FeedbackStore, **options: Any
-    ) -> None:
+    def __init__(self, settings: Settings, service: StoryService, feedback: Feedback, **options: Any) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
@@ -109,23 +107,32 @@ class StoryBot(commands.Bot):
         self.watch_knowledge.start()
         self.heartbeat.start()
 
-    async def sync_commands(self) -> None:
-        """Register the slash commands: to the configured guild (instant), else globally.
-
-        With a guild configured, the readers' commands are also registered globally for direct
+    def prepare_commands(self) -> None:
+        """Lay the command tree out as it is registered: with a guild configured, every command
+        in that guild (where they show up at once) and the readers' commands globally for direct
         messages only (DMs see global commands alone; in the guild they would show twice)."""
+        guild_id = self.settings.guild_id
+        if guild_id is None:
+            return
+        self.tree.copy_global_to(guild=discord.Object(id=guild_id))
+        for command in self.tree.get_commands():
+            self.tree.remove_command(command.name)
+            if isinstance(command, app_commands.Command) and not command.guild_only:
+                self.tree.add_command(dm_only(command))
+
+    async def sync_commands(self) -> None:
+        """Register the slash commands (only the process running shard 0 does: one registration
+        for one bot, however many processes share its token)."""
+        self.prepare_commands()
+        if not self.settings.registers_commands:
+            log.info("slash commands are registered by the process that runs shard 0")
+            return
         guild_id = self.settings.guild_id
         if guild_id is None:
             synced = await self.tree.sync()
             log.info("synced %d global commands (they may take a while to appear)", len(synced))
             return
-        guild = discord.Object(id=guild_id)
-        self.tree.copy_global_to(guild=guild)
-        for command in self.tree.get_commands():
-            self.tree.remove_command(command.name)
-            if isinstance(command, app_commands.Command) and not command.guild_only:
-                self.tree.add_command(dm_only(command))
-        synced = await self.tree.sync(guild=guild)
+        synced = await self.tree.sync(guild=discord.Object(id=guild_id))
         in_dms = await self.tree.sync()
         log.info("synced %d commands to guild %s, %d for direct messages", len(synced), guild_id, len(in_dms))
 
@@ -135,7 +142,7 @@ class StoryBot(commands.Bot):
     async def on_ready(self) -> None:
         log.info("connected as %s (%s) to %d guild(s); serving %d entries",
                  self.user, self.user.id if self.user else "?", len(self.guilds), len(self.service.kb))  # fmt: skip
-        touch(self.settings.heartbeat_file)
+        touch(self.settings.heartbeat_file, self.shards_up())
 
     async def on_interaction(self, interaction: discord.Interaction[StoryBot]) -> None:
         """A form this process didn't open (expired, or from before a restart) still gets an answer,
@@ -244,8 +251,13 @@ class StoryBot(commands.Bot):
     @tasks.loop(seconds=15.0)
     async def heartbeat(self) -> None:
         """Touch the heartbeat file while the gateway connection is alive (for healthchecks)."""
-        if self.connected():
-            await asyncio.to_thread(touch, self.settings.heartbeat_file)
+        shards = self.shards_up()
+        if any(shards.values()) if shards is not None else self.connected():
+            await asyncio.to_thread(touch, self.settings.heartbeat_file, shards)
+
+    def shards_up(self) -> dict[int, bool] | None:
+        """Each shard this process runs, and whether it is connected (None: not sharded)."""
+        return None
 
     def connected(self) -> bool:
         """Whether the gateway connection is up."""
@@ -258,7 +270,14 @@ class StoryBot(commands.Bot):
 
 
 class ShardedStoryBot(StoryBot, commands.AutoShardedBot):
-    """The same bot on Discord's sharding, for large deployments."""
+    """The same bot on Discord's sharding, for large deployments: all the shards, or the range
+    `STORYBOT_SHARD_IDS` gives this process (other processes run the rest)."""
+
+    def shards_up(self) -> dict[int, bool] | None:
+        ids = self.shard_ids if self.shard_ids is not None else sorted(self.shards)
+        return {
+            sid: self.is_ready() and sid in self.shards and not self.shards[sid].is_closed() for sid in ids
+        }
 
     def connected(self) -> bool:
         shards = self.shards.values()
@@ -270,8 +289,11 @@ class ShardedStoryBot(StoryBot, commands.AutoShardedBot):
         )
 
 
-def make_bot(settings: Settings, service: StoryService, feedback: FeedbackStore, **options: Any) -> StoryBot:
+def make_bot(settings: Settings, service: StoryService, feedback: Feedback, **options: Any) -> StoryBot:
     """A plain bot, or an auto-sharded one when sharding is configured."""
     if settings.auto_shard or settings.shard_count:
-        return ShardedStoryBot(settings, service, feedback, shard_count=settings.shard_count, **options)
+        shard_ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+        return ShardedStoryBot(
+            settings, service, feedback, shard_count=settings.shard_count, shard_ids=shard_ids, **options
+        )
     return StoryBot(settings, service, feedback, **options)

@@ -61,7 +61,10 @@ def shown_path(file: str, line: int | None = None, root: Path | None = None) -> 
     server's own paths."""
     path = Path(file)
     try:
-        shown = path.relative_to(root).as_posix() if root is not None else path.name
+        if not path.is_absolute():
+            shown = file  # already as the curator knows it (e.g. database:entries/curated.yaml)
+        else:
+            shown = path.relative_to(root).as_posix() if root is not None else path.name
     except ValueError:
         shown = path.name
     return f"{shown}:{line}" if line is not None else shown

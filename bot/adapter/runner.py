@@ -15,9 +15,8 @@ import yarl
 from bot.adapter.client import make_bot
 from bot.config import TOKEN_VARIABLE, ConfigError, Settings, load_dotenv_file
 from bot.core.errors import KnowledgeError
-from bot.core.feedback import FeedbackStore
 from bot.core.knowledge import resolve_knowledge_dir
-from bot.core.service import StoryService
+from bot.core.state import open_state
 
 log = logging.getLogger("bot")
 
@@ -73,9 +72,9 @@ def point_at(settings: Settings) -> None:
 async def serve(settings: Settings) -> int:
     """Run until stopped; retry with backoff while Discord can't be reached."""
     knowledge = resolve_knowledge_dir(settings.knowledge, seed=True)
-    service = StoryService(knowledge)
-    log.info("loaded %d entries from %s (version %s)", len(service.kb), knowledge, service.kb.story.version)
-    feedback = FeedbackStore(settings.database)
+    service, feedback = open_state(knowledge, settings.database_url.get(), settings.database)
+    where = "PostgreSQL" if settings.database_url else knowledge
+    log.info("loaded %d entries from %s (version %s)", len(service.kb), where, service.kb.story.version)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

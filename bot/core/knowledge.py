@@ -795,7 +795,36 @@ def load_knowledge(root: Path | str, *, lint: bool = False) -> KnowledgeBase:
         return _load_knowledge(Path(root), lint=lint)
 
 
-def _load_knowledge(root: Path, *, lint: bool) -> KnowledgeBase:
+RawEntry = tuple[str, int, Any]
+"""Where an entry was read (a file, or a database revision), its position there, its fields."""
+
+
+def load_with_entries(root: Path | str, records: Iterable[RawEntry]) -> KnowledgeBase:
+    """A knowledge base from a folder's story, article and synonyms, and entries from elsewhere
+    (a database): validated exactly as files are."""
+    with paused_gc():
+        return _load_knowledge(Path(root), lint=False, records=records)
+
+
+def read_entry_files(root: Path, problems: list[Problem]) -> Iterator[RawEntry]:
+    """The raw entries of a folder's entry files, in order (file problems go to `problems`)."""
+    for path in entry_files(root):
+        display = str(path)
+        data = _read_yaml(path, display, problems)
+        if data is None:
+            continue
+        if isinstance(data, dict) and "entries" in data:
+            data = data["entries"]
+        if not isinstance(data, list):
+            problems.append(
+                Problem("an entries file must hold a list of entries ('- id: ...')", file=display)
+            )
+            continue
+        for index, raw in enumerate(data, 1):
+            yield display, index, raw
+
+
+def _load_knowledge(root: Path, *, lint: bool, records: Iterable[RawEntry] | None = None) -> KnowledgeBase:
     root = Path(root)
     problems: list[Problem] = []
     story = _load_story(root, problems)
@@ -803,22 +832,10 @@ def _load_knowledge(root: Path, *, lint: bool) -> KnowledgeBase:
     entries: list[Entry] = []
     if story is not None:
         checker = _EntryChecker(story, problems)
-        for path in entry_files(root):
-            display = str(path)
-            data = _read_yaml(path, display, problems)
-            if data is None:
-                continue
-            if isinstance(data, dict) and "entries" in data:
-                data = data["entries"]
-            if not isinstance(data, list):
-                problems.append(
-                    Problem("an entries file must hold a list of entries ('- id: ...')", file=display)
-                )
-                continue
-            for index, raw in enumerate(data, 1):
-                entry = checker.check(raw, display, index)
-                if entry is not None:
-                    entries.append(entry)
+        for where, index, raw in records if records is not None else read_entry_files(root, problems):
+            entry = checker.check(raw, where, index)
+            if entry is not None:
+                entries.append(entry)
         _cross_check(entries, problems)
     errors = [p for p in problems if p.severity == "error"]
     if errors or story is None:

@@ -2,9 +2,10 @@
 
 The CLI, the console and the Discord cogs all ask and curate through a
 `StoryService`, so they answer the same way. Changes go through `bot.core.store`
-(locked, validated, atomic) and the freshly loaded knowledge base is swapped in
-whole; a reader never sees half of a change. A reload that fails keeps the last
-good knowledge base serving.
+(locked, validated, atomic files) or, with a database configured, through
+`bot.core.postgres` (one transaction and revision per change), and the freshly
+loaded knowledge base is swapped in whole; a reader never sees half of a change.
+A reload that fails keeps the last good knowledge base serving.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.core.matching import Matcher, Result
 
 if TYPE_CHECKING:
     from bot.core import store
+    from bot.core.postgres import PostgresKnowledge
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 class _State:
     kb: KnowledgeBase
     matcher: Matcher
-    stamp: tuple[tuple[str, float, int], ...]
+    stamp: tuple[Any, ...]
 
 
 def _stamp(root: Path) -> tuple[tuple[str, float, int], ...]:
@@ -48,14 +50,30 @@ def _stamp(root: Path) -> tuple[tuple[str, float, int], ...]:
 
 
 class StoryService:
-    """Answers questions from a knowledge folder and applies curators' changes to it."""
+    """Answers questions from a knowledge folder (its entries in the folder, or in a database
+    shared by several processes) and applies curators' changes to it."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, database: PostgresKnowledge | None = None) -> None:
         self.root = Path(root)
+        self.database = database
         self._lock = threading.Lock()
-        stamp = _stamp(self.root)
-        kb = load_knowledge(self.root)  # raises KnowledgeError: no good base to fall back on
+        stamp = self._stamp()
+        kb = self._load()  # raises KnowledgeError: no good base to fall back on
         self._state = _State(kb, Matcher(kb), stamp)
+
+    def _stamp(self) -> tuple[Any, ...]:
+        """What changes when the knowledge changes: the files' times and sizes, and the
+        database's latest revision."""
+        files = _stamp(self.root)
+        return (*files, ("revision", self.database.revision())) if self.database is not None else files
+
+    def _load(self) -> KnowledgeBase:
+        return self.database.load() if self.database is not None else load_knowledge(self.root)
+
+    @property
+    def _store(self) -> _FolderStore | PostgresKnowledge:
+        """Where changes are saved: the database, or the folder's files."""
+        return self.database if self.database is not None else _FolderStore(self.root)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -71,9 +89,7 @@ class StoryService:
         """Match a question against the current knowledge base."""
         return self._state.matcher.match(question)
 
-    def _swap(
-        self, kb: KnowledgeBase, stamp: tuple[tuple[str, float, int], ...] | None = None
-    ) -> KnowledgeBase:
+    def _swap(self, kb: KnowledgeBase, stamp: tuple[Any, ...] | None = None) -> KnowledgeBase:
         # After a save (no stamp given) the files may already hold more than `kb`: another
         # process or thread can save between our save and this swap, and concurrent saves can
         # finish out of order. An empty stamp makes the next reload_if_changed() read the disk
@@ -85,14 +101,14 @@ class StoryService:
 
     def reload(self) -> KnowledgeBase:
         """Load the folder again; on error raise KnowledgeError and keep serving the old base."""
-        stamp = _stamp(self.root)
-        kb = load_knowledge(self.root)
-        log.info("loaded %d entries from %s", len(kb), self.root)
+        stamp = self._stamp()
+        kb = self._load()
+        log.info("loaded %d entries from %s", len(kb), "the database" if self.database else self.root)
         return self._swap(kb, stamp)
 
     def changed_on_disk(self) -> bool:
         """Whether any knowledge file changed since it was last loaded."""
-        return _stamp(self.root) != self._state.stamp
+        return self._stamp() != self._state.stamp
 
     def reload_if_changed(self) -> KnowledgeBase | None:
         """Reload when the files changed; return the new base, or None if nothing changed.
@@ -100,11 +116,11 @@ class StoryService:
         A broken edit raises KnowledgeError once per change (the stamp is remembered),
         and the last good base keeps serving.
         """
-        stamp = _stamp(self.root)
+        stamp = self._stamp()
         if stamp == self._state.stamp:
             return None
         try:
-            kb = load_knowledge(self.root)
+            kb = self._load()
         except KnowledgeError:
             with self._lock:  # don't report the same broken edit every poll
                 self._state = _State(self._state.kb, self._state.matcher, stamp)
@@ -118,10 +134,8 @@ class StoryService:
 
     def add(self, raw: Mapping[str, Any], *, author: str | None = None) -> Entry:
         """Validate, save and serve a new entry."""
-        from bot.core import store  # ruamel.yaml and filelock: only when saving (quicker start)
-
         try:
-            kb, entry = store.add_entry(self.root, raw, author=author)
+            kb, entry = self._store.add_entry(raw, author=author)
         except FilesBroken:
             self._own_faults_first(raw)
             raise
@@ -130,10 +144,8 @@ class StoryService:
 
     def update(self, entry_id: str, changes: store.Changes, *, expected: Entry | None = None) -> Entry:
         """Validate, save and serve a change to an entry (refused if it changed since `expected`)."""
-        from bot.core import store
-
         try:
-            kb, entry = store.update_entry(self.root, entry_id, changes, expected=expected)
+            kb, entry = self._store.update_entry(entry_id, changes, expected=expected)
         except FilesBroken:
             old = self.kb.get(entry_id)
             if old is not None and not callable(changes):
@@ -144,10 +156,8 @@ class StoryService:
 
     def add_alternate(self, entry_id: str, phrasing: str) -> Entry:
         """Teach an entry another phrasing."""
-        from bot.core import store
-
         try:
-            kb, entry = store.add_alternate(self.root, entry_id, phrasing)
+            kb, entry = self._store.add_alternate(entry_id, phrasing)
         except FilesBroken:
             old = self.kb.get(entry_id)
             if old is not None:
@@ -159,6 +169,34 @@ class StoryService:
 
     def remove(self, entry_id: str, *, version: str | None = None) -> None:
         """Delete an entry (only if it is still at `version`, when given)."""
+        self._swap(self._store.remove_entry(entry_id, version=version))
+
+
+class _FolderStore:
+    """`bot.core.store`'s functions bound to one folder: the same calls as `PostgresKnowledge`.
+    (ruamel.yaml and filelock are imported only when saving: a quicker start.)"""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add_entry(self, raw: Mapping[str, Any], *, author: str | None = None) -> tuple[KnowledgeBase, Entry]:
         from bot.core import store
 
-        self._swap(store.remove_entry(self.root, entry_id, version=version))
+        return store.add_entry(self.root, raw, author=author)
+
+    def update_entry(
+        self, entry_id: str, changes: store.Changes, *, expected: Entry | None = None
+    ) -> tuple[KnowledgeBase, Entry]:
+        from bot.core import store
+
+        return store.update_entry(self.root, entry_id, changes, expected=expected)
+
+    def add_alternate(self, entry_id: str, phrasing: str) -> tuple[KnowledgeBase, Entry]:
+        from bot.core import store
+
+        return store.add_alternate(self.root, entry_id, phrasing)
+
+    def remove_entry(self, entry_id: str, *, version: str | None = None) -> KnowledgeBase:
+        from bot.core import store
+
+        return store.remove_entry(self.root, entry_id, version=version)

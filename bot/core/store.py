@@ -158,6 +158,43 @@ def _apply(root: Path, path: Path, change: Callable[[CommentedSeq], None]) -> Kn
         raise
 
 
+def _update_item(item: Any, new: Mapping[str, Any]) -> None:
+    """Change an entry's mapping in place to `new`'s fields: unchanged fields (and the comments
+    on them) stay as written."""
+    for key in [k for k in item if k not in new]:
+        del item[key]
+    for key, value in new.items():
+        current = item.get(key)
+        if isinstance(current, date):  # an unquoted YAML date stays as written
+            current = current.isoformat()
+        if current != value:
+            item[key] = value
+
+
+def _remove_item(data: CommentedSeq, index: int) -> None:
+    """Delete an entry; comment lines written after it (the next section's heading, which the
+    parser attaches to this entry) move to the entry before it."""
+    item = data[index]
+    trailing = None
+    if isinstance(item, CommentedMap) and item:
+        last_key = list(item.keys())[-1]
+        trailing = item.ca.items.get(last_key)
+        value = item[last_key]
+        if trailing is None and isinstance(value, CommentedSeq) and len(value):
+            trailing = value.ca.items.get(len(value) - 1)
+    del data[index]
+    if trailing is None or index == 0:
+        return
+    before = data[index - 1]
+    if isinstance(before, CommentedMap) and before:
+        key = list(before.keys())[-1]
+        value = before[key]
+        if isinstance(value, CommentedSeq) and len(value):
+            value.ca.items[len(value) - 1] = trailing
+        else:
+            before.ca.items[key] = trailing
+
+
 def _as_map(entry: Entry) -> CommentedMap:
     return CommentedMap(entry.to_dict())
 
@@ -177,7 +214,8 @@ def _root_of(kb_or_root: KnowledgeBase | Path | str) -> Path:
     return Path(kb_or_root)
 
 
-def _stamp(raw: Mapping[str, Any], author: str | None) -> dict[str, Any]:
+def stamped(raw: Mapping[str, Any], author: str | None) -> dict[str, Any]:
+    """A new entry's fields with who added it and when."""
     stamped = dict(raw)
     if author and not stamped.get("added_by"):
         stamped["added_by"] = author
@@ -192,7 +230,7 @@ def add_entry(
     root = Path(root)
     target = root / ENTRIES_DIR / (file or DEFAULT_ENTRIES_FILE)
     with locked(root):
-        entry = check_new_entry(_load_current(root), _stamp(raw, author))
+        entry = check_new_entry(_load_current(root), stamped(raw, author))
         kb = _apply(root, target, lambda data: data.append(_as_map(entry)))
     return kb, kb.by_id[entry.id]
 
@@ -224,16 +262,7 @@ def update_entry(
         entry = check_new_entry(current, merged, replacing=entry_id)
 
         def change(data: CommentedSeq) -> None:
-            item = data[_find(data, entry_id)]
-            new = entry.to_dict()
-            for key in [k for k in item if k not in new]:
-                del item[key]
-            for key, value in new.items():
-                current = item.get(key)
-                if isinstance(current, date):  # an unquoted YAML date stays as written
-                    current = current.isoformat()
-                if current != value:
-                    item[key] = value
+            _update_item(data[_find(data, entry_id)], entry.to_dict())
 
         kb = _apply(root, path, change)
     return kb, kb.by_id[entry.id]
@@ -251,7 +280,7 @@ def remove_entry(root: Path | str, entry_id: str, *, version: str | None = None)
         _, old, path = _load_with(root, entry_id)
         if version is not None and old.version != version:
             raise EditConflict(entry_id, {})
-        return _apply(root, path, lambda data: data.pop(_find(data, entry_id)))
+        return _apply(root, path, lambda data: _remove_item(data, _find(data, entry_id)))
 
 
 def _load_with(root: Path, entry_id: str) -> tuple[KnowledgeBase, Entry, Path]:
@@ -261,3 +290,52 @@ def _load_with(root: Path, entry_id: str) -> tuple[KnowledgeBase, Entry, Path]:
     if old is None or old.file is None:
         raise EntryNotFound(f"there is no entry '{entry_id}'")
     return current, old, Path(old.file)
+
+
+def export_entries(root: Path | str, files: Mapping[str, list[dict[str, Any]]]) -> KnowledgeBase:
+    """Write a knowledge base's entries (by file, in order) into a folder's entry files, the way a
+    curator would: an entry already in a file is updated in place (its comments kept), one no
+    longer wanted is removed, a new one is added; files are written atomically under the lock
+    and the result is validated (on error the old files are put back)."""
+    root = Path(root)
+    with locked(root):
+        wanted = {Path(root / name): items for name, items in files.items()}
+        paths = sorted({*entry_files_of(root), *wanted})
+        before: dict[Path, str | None] = {
+            path: path.read_text(encoding="utf-8") if path.exists() else None for path in paths
+        }
+        try:
+            for path in paths:
+                items = wanted.get(path, [])
+                data = _load_file(path)
+                old_text = _dump(data)
+                keep = {body.get("id"): body for body in items}
+                for index in reversed(range(len(data))):  # entries gone from the base
+                    item = data[index]
+                    if isinstance(item, Mapping) and item.get("id") not in keep:
+                        _remove_item(data, index)
+                present = {item.get("id") for item in data if isinstance(item, Mapping)}
+                for item in data:  # entries changed in place: their comments stay
+                    if isinstance(item, Mapping) and item.get("id") in keep:
+                        _update_item(item, keep[item.get("id")])
+                for body in items:  # entries new to this file, in the base's order
+                    if body.get("id") not in present:
+                        data.append(CommentedMap(body))
+                new_text = _dump(data) if data else "[]\n"
+                if before[path] is not None and new_text == old_text:
+                    continue
+                atomic_write(path, (_NEW_FILE_HEADER if before[path] is None else "") + new_text)
+            return load_knowledge(root)
+        except BaseException:
+            for path, old in before.items():
+                if old is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    atomic_write(path, old)
+            raise
+
+
+def entry_files_of(root: Path) -> list[Path]:
+    from bot.core.knowledge import entry_files
+
+    return entry_files(root)

@@ -164,6 +164,7 @@ class FakeDiscord:
         self.host, self.port = host, port
         self.app_id, self.bot_id = app_id, bot_id or app_id
         self.guild_id, self.channel_id = guild_id, channel_id
+        self.guilds: dict[int, int] = {guild_id: channel_id}  # guild id -> its text channel
         self.curators_role_id, self.owner_id = curators_role_id, owner_id
         self.default_user_id = default_user_id
         self.shard_count = shard_count
@@ -187,7 +188,9 @@ class FakeDiscord:
         self.bot_user: dict[str, Any] = self.make_user(self.bot_id, bot_name, bot=True)
         self.roles: dict[str, int] = {"@everyone": guild_id, "Curators": curators_role_id}
         self.members: dict[int, dict[str, Any]] = {}
-        self.channels: dict[int, dict[str, Any]] = {channel_id: self._text_channel(channel_id)}
+        self.channels: dict[int, dict[str, Any]] = {
+            channel_id: self._text_channel(channel_id, guild_id=guild_id)
+        }
         self.dm_channels: dict[int, dict[str, Any]] = {}  # DM channel id -> channel
         self.make_member(self.bot_user, permissions=BOT_PERMISSIONS)
         self.make_member(self.make_user(owner_id, "owner"))
@@ -327,11 +330,26 @@ class FakeDiscord:
             "flags": 0,
         }
 
-    def _text_channel(self, cid: int, name: str = "story") -> dict:
+    def add_guild(self, guild_id: int, channel_id: int | None = None) -> int:
+        """Another guild the bot is in (with one text channel); Discord sends its events to the
+        shard `(guild_id >> 22) % shard_count`. Returns the channel's id."""
+        channel_id = channel_id or self.snowflake()
+        self.guilds[guild_id] = channel_id
+        self.channels[channel_id] = self._text_channel(channel_id, guild_id=guild_id)
+        return channel_id
+
+    def guild_of(self, channel_id: int) -> int | None:
+        channel = self.channels.get(int(channel_id))
+        return int(channel["guild_id"]) if channel is not None else None
+
+    def shard_of(self, guild_id: int) -> int:
+        return (int(guild_id) >> 22) % max(1, self.shard_count)
+
+    def _text_channel(self, cid: int, name: str = "story", *, guild_id: int | None = None) -> dict:
         return {
             "id": str(cid),
             "type": 0,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild_id or self.guild_id),
             "name": name,
             "position": 0,
             "permission_overwrites": [],
@@ -353,10 +371,11 @@ class FakeDiscord:
         self.dm_channels[cid] = ch
         return ch
 
-    def guild_payload(self) -> dict:
-        everyone = self._role(self.guild_id, "@everyone", 0, MEMBER_PERMISSIONS)
+    def guild_payload(self, guild_id: int | None = None) -> dict:
+        gid = guild_id or self.guild_id
+        everyone = self._role(gid, "@everyone", 0, MEMBER_PERMISSIONS)
         return {
-            "id": str(self.guild_id),
+            "id": str(gid),
             "name": "Fake Story Guild",
             "icon": None,
             "splash": None,
@@ -391,7 +410,7 @@ class FakeDiscord:
             "unavailable": False,
             "member_count": len(self.members),
             "members": list(self.members.values()),
-            "channels": list(self.channels.values()),
+            "channels": [c for c in self.channels.values() if c["guild_id"] == str(gid)],
             "threads": [],
             "presences": [],
             "voice_states": [],
@@ -420,7 +439,7 @@ class FakeDiscord:
             "flags": body.get("flags") or 0,
         }
         if int(channel_id) in self.channels:
-            msg["guild_id"] = str(self.guild_id)
+            msg["guild_id"] = self.channels[int(channel_id)]["guild_id"]
         if ref := body.get("message_reference"):
             msg["type"] = 19
             ref = {k: str(v) if k.endswith("_id") else v for k, v in ref.items()}
@@ -691,14 +710,13 @@ class FakeDiscord:
         }
         if shard:
             ready["shard"] = list(shard)
-        in_shard = self._routes_to(session, {"guild_id": self.guild_id}, None)
-        if in_shard:
-            ready["guilds"] = [{"id": str(self.guild_id), "unavailable": True}]
+        mine = [gid for gid in self.guilds if self._routes_to(session, {"guild_id": gid}, None)]
+        ready["guilds"] = [{"id": str(gid), "unavailable": True} for gid in mine]
         async with session.lock:
             session.conn, conn.session = conn, session
             await self._emit(session, "READY", ready)
-            if in_shard:
-                await self._emit(session, "GUILD_CREATE", self.guild_payload())
+            for gid in mine:
+                await self._emit(session, "GUILD_CREATE", self.guild_payload(gid))
         self.ready_event.set()
 
     async def _resume(self, conn: _Conn, d: dict) -> None:
@@ -770,10 +788,10 @@ class FakeDiscord:
             out.append(opt)
         return out
 
-    def registered_command(self, name: str, guild: bool = True) -> dict | None:
+    def registered_command(self, name: str, guild: bool = True, guild_id: int | None = None) -> dict | None:
         """The command a user can run here, as Discord offers it: guild commands in the guild,
         global ones where their `contexts` (0 guild, 1 bot DM) or `dm_permission` allow."""
-        scopes = ([self.guild_id] if guild else []) + [None]
+        scopes = ([guild_id or self.guild_id] if guild else []) + [None]
         for scope in scopes:
             for cmd in self.commands.get(scope, []):
                 if cmd["name"] != name or cmd.get("type", 1) != 1:
@@ -796,6 +814,7 @@ class FakeDiscord:
         guild: bool,
         focused: str | None = None,
         forged: bool = False,
+        guild_id: int | None = None,
     ) -> dict:
         parts = name.split()
         root = parts[0]
@@ -808,7 +827,7 @@ class FakeDiscord:
             opts = [{"type": 1, "name": sub, "options": opts}]
         if group:
             opts = [{"type": 2, "name": group, "options": opts}]
-        cmd = self.registered_command(root, guild)
+        cmd = self.registered_command(root, guild, guild_id)
         if cmd is None and not forged:
             where = "in the guild" if guild else "in direct messages"
             raise LookupError(f"Discord offers no /{root} {where} (pass forged=True to send it anyway)")
@@ -836,6 +855,7 @@ class FakeDiscord:
             channel_id = int(self.dm_channel(user)["id"])
         cid = int(channel_id or self.channel_id)
         channel = self.channels.get(cid) or self.dm_channels.get(cid) or {"id": str(cid), "type": 0}
+        gid = self.guild_of(cid) or self.guild_id
         payload: dict[str, Any] = {
             "id": str(iid),
             "application_id": str(self.app_id),
@@ -850,13 +870,13 @@ class FakeDiscord:
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
             "context": 0 if guild else 1,
-            "authorizing_integration_owners": {"0": str(self.guild_id)} if guild else {},
+            "authorizing_integration_owners": {"0": str(gid)} if guild else {},
         }
         if guild:
             payload.update(
-                guild_id=str(self.guild_id),
+                guild_id=str(gid),
                 guild_locale="en-US",
-                guild={"id": str(self.guild_id), "locale": "en-US", "features": []},
+                guild={"id": str(gid), "locale": "en-US", "features": []},
                 member=self.make_member(user, roles, permissions),
             )
         else:
@@ -883,7 +903,10 @@ class FakeDiscord:
     ) -> int:
         """INTERACTION_CREATE type 2. ``name`` may be "kb add" (subcommand) or "a b c" (group).
         Only a command Discord would offer there, unless ``forged`` (a crafted interaction)."""
-        data = self._command_data(name, options, subcommand_group, subcommand, guild, forged=forged)
+        gid = self.guild_of(kw["channel_id"]) if kw.get("channel_id") else None
+        data = self._command_data(
+            name, options, subcommand_group, subcommand, guild, forged=forged, guild_id=gid
+        )
         return await self._interaction(2, data, guild=guild, **kw)
 
     async def autocomplete(
@@ -898,7 +921,8 @@ class FakeDiscord:
         forged: bool = False,
         **kw: Any,
     ) -> int:
-        data = self._command_data(name, options, subcommand_group, subcommand, guild, focused, forged)
+        gid = self.guild_of(kw["channel_id"]) if kw.get("channel_id") else None
+        data = self._command_data(name, options, subcommand_group, subcommand, guild, focused, forged, gid)
         return await self._interaction(4, data, guild=guild, **kw)
 
     def find_message_with_component(self, custom_id: str) -> dict | None:
@@ -1341,14 +1365,14 @@ class FakeDiscord:
         return json_response(channel)
 
     async def _h_member(self, request: web.Request, rec: RecordedRequest, gid: str, uid: str) -> web.Response:
-        if int(gid) != self.guild_id or int(uid) not in self.members:
+        if int(gid) not in self.guilds or int(uid) not in self.members:
             return self._error(404, 10007, "Unknown Member")
         return json_response(self.members[int(uid)])
 
     async def _h_guild(self, request: web.Request, rec: RecordedRequest, gid: str) -> web.Response:
-        if int(gid) != self.guild_id:
+        if int(gid) not in self.guilds:
             return self._error(404, 10004, "Unknown Guild")
-        return json_response(self.guild_payload())
+        return json_response(self.guild_payload(int(gid)))
 
     # ------------------------------------------------------------------ control API (/_fake/)
     async def _ctl_json(self, request: web.Request) -> tuple[dict, dict]:
