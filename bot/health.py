@@ -30,7 +30,7 @@ def touch(path: Path, shards: Mapping[int, bool] | None = None) -> None:
         seen = {sid: now if up else seen.get(sid, 0.0) for sid, up in shards.items()}
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(
-        json.dumps({"shards": {str(k): round(v) for k, v in sorted(seen.items())}}), encoding="ascii"
+        json.dumps({"shards": {str(k): round(v, 3) for k, v in sorted(seen.items())}}), encoding="ascii"
     )
     os.replace(tmp, path)
 

@@ -95,9 +95,8 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
 
-    def restart(self) -> None:
-        """Stop (fast: connections are cut) and start again, as an operator's restart does."""
-        self.stop("fast")
+    def start_again(self) -> None:
+        """Start a stopped server (same folder, same port)."""
         self._ctl("start")
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from discord.ext import commands
 from bot import __version__
 from bot.adapter import replies
 from bot.adapter.buttons import StoryButton, view_of
+from bot.adapter.interactions import save_in_time, send_private
 from bot.adapter.replies import Reply, send_kwargs
 from bot.core import wording
 from bot.core.knowledge import Entry
@@ -57,6 +58,7 @@ class AskCog(commands.Cog):
     def __init__(self, bot: StoryBot) -> None:
         self.bot = bot
         self.recent = RecentAnswers(window_s=bot.settings.same_question_window_s)
+        self._background: set[asyncio.Task[None]] = set()
         bot.button_handlers.update(pick=self.on_pick, vote=self.on_vote, delete=self.on_delete)
 
     async def reply_for(self, question: str, asker_id: int | None = None) -> Reply:
@@ -78,8 +80,20 @@ class AskCog(commands.Cog):
             ]
             return Reply(content=replies.suggest_text(result), view=view_of(*buttons))
         if result.question and not result.small_talk:
-            await asyncio.to_thread(self.bot.feedback.record_unanswered, result.question)
+            self.remember_unanswered(result.question)
         return Reply(content=wording.unknown_text(result, self.bot.service.kb))
+
+    def remember_unanswered(self, question: str) -> None:
+        """List the question for curators, in the background: the reply never waits for the
+        database (which may be restarting; the store retries)."""
+        task = asyncio.create_task(asyncio.to_thread(self.bot.feedback.record_unanswered, question))
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not list an unanswered question: %s", task.exception())
 
     def answered_here(self, place: int, reply: Reply) -> Given | None:
         """The same answer given in this channel within the window (a full answer only)."""
@@ -210,8 +224,9 @@ class AskCog(commands.Cog):
         if flag not in ("0", "1") or message is None or self.bot.service.kb.get(entry_id) is None:
             await interaction.response.send_message(**send_kwargs(content=GONE, ephemeral=True))
             return
-        new = await asyncio.to_thread(
-            self.bot.feedback.record_vote, str(message.id), interaction.user.id, entry_id, flag == "1"
+        vote = self.bot.feedback.record_vote
+        new = await save_in_time(
+            interaction, vote, str(message.id), interaction.user.id, entry_id, flag == "1"
         )
         text = "Thanks, noted." if new else "You already voted that way on this answer."
-        await interaction.response.send_message(**send_kwargs(content=text, ephemeral=True))
+        await send_private(interaction, content=text)

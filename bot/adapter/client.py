@@ -218,6 +218,11 @@ class StoryBot(commands.Bot):
         """Reload the knowledge base when its files change; keep the last good one if broken."""
         try:
             kb = await asyncio.to_thread(self.service.reload_if_changed)
+        except StorageError as error:  # the database is unreachable: nothing to tell curators yet
+            log.warning(
+                "could not look for knowledge changes (%s); still serving the last good version", error
+            )
+            return
         except KnowledgeError as error:
             self.last_reload_error = error
             log.warning(

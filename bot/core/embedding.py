@@ -206,6 +206,9 @@ class EmbeddingCache:
         keys = [self.text_key(t) for t in texts]
         stored = self._read(path)
         if stored is not None and list(stored[0]) == keys:
+            # Remembered too: the next change to this base re-encodes only its own texts, whatever
+            # else the cache folder holds (other bases' files may be newer than this one).
+            self._remember(keys, stored[1])
             return stored[1].astype(np.float32)
         known = {k: v for k, v in self._memo.items()} if len(self._memo) < len(keys) * 4 else self._memo
         wanted = set(keys) - known.keys()

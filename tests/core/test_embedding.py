@@ -120,3 +120,17 @@ def test_the_cache_folder_keeps_only_the_newest_files(counting: tuple[CountingEn
     for n in range(KEPT_FILES + 5):
         EmbeddingCache(encoder, folder).vectors([f"text {n}"])
     assert len(list(folder.glob("*.npz"))) == KEPT_FILES
+
+
+def test_an_edit_after_a_warm_start_encodes_only_its_texts_whatever_else_is_cached(
+    counting: tuple[CountingEncoder, Path],
+) -> None:
+    encoder, folder = counting
+    EmbeddingCache(encoder, folder).vectors(["a", "b", "c", "d"])  # the served base, cached earlier
+    for n in range(6):  # other bases cached since (other stories, benchmarks): newer files
+        EmbeddingCache(encoder, folder).vectors([f"other {n}"])
+    EmbeddingCache._memo.clear()  # a new process: its base is read back from the cache
+    EmbeddingCache(encoder, folder).vectors(["a", "b", "c", "d"])
+    encoder.encoded = 0
+    EmbeddingCache(encoder, folder).vectors(["a", "b", "c", "d", "e"])  # a curator adds an entry
+    assert encoder.encoded == 1
