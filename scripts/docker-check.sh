@@ -23,6 +23,8 @@
 #        health   HEALTHCHECK turns healthy while connected, unhealthy once the fake is gone
 #        stop     `docker stop` (SIGTERM through --init) ends the bot within a few seconds
 #        compose  compose.yaml validates and `docker-compose up` runs the bot against the fake
+#        cluster  compose.cluster.yaml: PostgreSQL and two bots splitting the shards, against a fake
+#                 with a guild per shard (the database image: a local stand-in without Docker Hub)
 #      then the image size added over the base image, and exits 1 if any check failed.
 #
 # Environment (defaults in brackets):
@@ -372,9 +374,10 @@ elif cmd == "wait-identified":  # MIN_IDENTIFY_COUNT TIMEOUT: prints the identif
         time.sleep(0.5)
     print(json.dumps(state()))
     sys.exit(1)
-elif cmd == "slash":  # NAME OPTIONS_JSON [ROLES_JSON]: prints the interaction id
+elif cmd == "slash":  # NAME OPTIONS_JSON [ROLES_JSON [CHANNEL_ID]]: prints the interaction id
     body = {"name": args[0], "options": json.loads(args[1]), "user_id": "555000000000000001",
-            "roles": json.loads(args[2]) if len(args) > 2 else [], "permissions": "0"}
+            "roles": json.loads(args[2]) if len(args) > 2 else [], "permissions": "0",
+            "channel_id": args[3] if len(args) > 3 else None}
     print(call("POST", "/_fake/slash", body)["interaction_id"])
 elif cmd == "wait-reply":  # INTERACTION_ID REGEX TIMEOUT: prints the matching reply text
     # The callback is POST /interactions/ID/TOKEN/callback; followups and edits of the
@@ -398,15 +401,22 @@ elif cmd == "wait-reply":  # INTERACTION_ID REGEX TIMEOUT: prints the matching r
           + json.dumps([{k: r.get(k) for k in ("method", "path", "status", "json")} for r in mine],
                        ensure_ascii=False)[:800])
     sys.exit(1)
-elif cmd == "kb-add":  # ROLES_JSON FIELDS_JSON TIMEOUT: /kb add, submit its form, print the reply
+elif cmd == "kb-add":  # ROLES_JSON FIELDS_JSON TIMEOUT [CHANNEL_ID]: /kb add, submit its form, print the reply
     roles, fields, deadline = json.loads(args[0]), json.loads(args[1]), time.monotonic() + float(args[2])
-    who = {"user_id": "555000000000000001", "roles": roles, "permissions": "0"}
+    who = {"user_id": "555000000000000001", "roles": roles, "permissions": "0",
+           "channel_id": args[3] if len(args) > 3 else None}
     iid = call("POST", "/_fake/slash", {"name": "kb add", "options": None, **who})["interaction_id"]
 
-    def reply_to(interaction_id):
-        for r in call("GET", "/_fake/requests") or []:
-            if r.get("path", "").startswith(f"/interactions/{interaction_id}/") and int(r.get("status") or 0) < 300:
-                return r.get("json") or {}
+    def reply_to(interaction_id, final=False):
+        reqs = call("GET", "/_fake/requests") or []
+        tokens = {r["path"].split("/")[3] for r in reqs if r.get("path", "").startswith(f"/interactions/{interaction_id}/")}
+        for r in reqs:
+            path = r.get("path", "")
+            mine = path.startswith(f"/interactions/{interaction_id}/") or (
+                path.startswith("/webhooks/") and any(t and f"/{t}" in path for t in tokens))
+            body = r.get("json") or {}
+            if mine and int(r.get("status") or 0) < 300 and (not final or (body.get("data") or body).get("content")):
+                return body
         return None
 
     form = None
@@ -419,17 +429,17 @@ elif cmd == "kb-add":  # ROLES_JSON FIELDS_JSON TIMEOUT: /kb add, submit its for
     sub = call("POST", "/_fake/modal", {"custom_id": form["data"]["custom_id"], "fields": fields, **who})["interaction_id"]
     done = None
     while done is None and time.monotonic() < deadline:
-        done = reply_to(sub)
+        done = reply_to(sub, final=True)  # the reply, or (after "thinking…") its followup
         time.sleep(0.3)
     print(json.dumps(done, ensure_ascii=False)[:300])
-    sys.exit(0 if done and str(done.get("data", {}).get("content", "")).startswith("Added") else 1)
+    sys.exit(0 if done and str((done.get("data") or done).get("content", "")).startswith("Added") else 1)
 else:
     sys.exit(f"unknown command {cmd}")
 PY
 
 FAKE_URL=""
 FAKE_HOW=""
-start_fake() {
+start_fake() {  # start_fake [FAKE ARGS...]
   [ -f "$FAKE_SCRIPT" ] || { log "no $FAKE_SCRIPT"; return 1; }
   local port_file="$RUN_DIR/fake.port" py="${CHECK_PYTHON:-}"
   rm -f "$port_file"
@@ -438,7 +448,7 @@ start_fake() {
   fi
   if [ -n "$py" ]; then
     FAKE_HOW="host: $py"
-    "$py" "$FAKE_SCRIPT" --port 0 --port-file "$port_file" >"$RUN_DIR/fake.log" 2>&1 9>&- &
+    "$py" "$FAKE_SCRIPT" --port 0 --port-file "$port_file" "$@" >"$RUN_DIR/fake.log" 2>&1 9>&- &
     FAKE_PID=$!
   else
     # No host python with aiohttp: run it with the image's python (which has discord.py's
@@ -447,7 +457,7 @@ start_fake() {
     FAKE_CONTAINER="$RUN_ID-fake"
     docker run -d --name "$FAKE_CONTAINER" --label "$LABEL=$RUN_ID" --network host \
       -v "$ROOT/tests:/check/tests:ro" -v "$RUN_DIR:/check/run" --entrypoint python "$IMAGE" \
-      /check/tests/e2e/fake_discord.py --port 0 --port-file /check/run/fake.port >/dev/null
+      /check/tests/e2e/fake_discord.py --port 0 --port-file /check/run/fake.port "$@" >/dev/null
   fi
   for _ in $(seq 1 60); do
     [ -s "$port_file" ] && break
@@ -624,6 +634,92 @@ YAML
   rm -rf "$dir"
 }
 
+# cluster: compose.cluster.yaml as an operator runs it (PostgreSQL and two bot containers on shards
+# 0 and 1 of 2), against a fake Discord with a guild on each shard. Without Docker Hub the
+# database is a stand-in for the postgres image, built from Debian's postgresql package
+# (docker/postgres-standin.Dockerfile).
+POSTGRES_IMAGE=${POSTGRES_IMAGE:-local/postgres:15-bookworm}
+check_cluster() {
+  local dir="$STATE/cluster-$RUN_ID" project="${RUN_ID}c" pgport pw b0 b1 t reply seconds
+  command -v docker-compose >/dev/null 2>&1 || { result cluster FAIL "docker-compose not installed"; return 0; }
+  if ! docker image inspect "$POSTGRES_IMAGE" >/dev/null 2>&1; then
+    if [[ "$POSTGRES_IMAGE" != local/* ]]; then
+      docker pull "$POSTGRES_IMAGE" >/dev/null || { result cluster FAIL "cannot pull $POSTGRES_IMAGE"; return 0; }
+    else
+      log "building $POSTGRES_IMAGE from Debian's postgresql (log: $STATE/postgres-build.log)"
+      DOCKER_BUILDKIT=0 docker build --network host --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$POSTGRES_IMAGE" \
+        -f "$ROOT/docker/postgres-standin.Dockerfile" "$ROOT/docker" >"$STATE/postgres-build.log" 2>&1 \
+        || { result cluster FAIL "building $POSTGRES_IMAGE failed: $(tail -3 "$STATE/postgres-build.log" | tr '\n' ' ')"; return 0; }
+    fi
+  fi
+  mkdir -p "$dir"
+  cp "$ROOT/compose.cluster.yaml" "$dir/compose.cluster.yaml"
+  pgport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  pw=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  {
+    bot_env | grep -v '^STORYBOT_GUILD_ID='   # global commands: the two guilds see them
+    echo "STORYBOT_RELOAD_INTERVAL=1"
+    echo "POSTGRES_PASSWORD=$pw"
+  } >"$dir/.env"
+  # Only what this daemon needs: host networking (no bridge here), so the database listens on a
+  # free port of 127.0.0.1 and the bots are told so; short health timings.
+  cat >"$dir/compose.check.yaml" <<YAML
+services:
+  postgres:
+    image: $POSTGRES_IMAGE
+    network_mode: host
+    command: ["postgres", "-c", "listen_addresses=127.0.0.1", "-p", "$pgport"]
+    labels: {$LABEL: "$RUN_ID"}
+    healthcheck:
+      test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", "$pgport", "-U", "storybot", "-d", "storybot"]
+      interval: 1s
+  storybot-0: &bot
+    network_mode: host
+    labels: {$LABEL: "$RUN_ID"}
+    environment:
+      STORYBOT_DATABASE_URL: postgresql://storybot:$pw@127.0.0.1:$pgport/storybot
+    healthcheck: {interval: 2s, start_period: 2s, retries: 2}
+  storybot-1: *bot
+YAML
+  local compose=(docker-compose -p "$project" -f compose.cluster.yaml -f compose.check.yaml)
+  (cd "$dir" && "${compose[@]}" config -q) 2>"$RUN_DIR/cluster.log" \
+    || { result cluster FAIL "compose.cluster.yaml does not validate: $(tail -2 "$RUN_DIR/cluster.log")"; return 0; }
+  docker tag "$IMAGE" storybot:latest
+  t=$(now)
+  if ! (cd "$dir" && timeout 180 "${compose[@]}" up -d --no-build) >>"$RUN_DIR/cluster.log" 2>&1; then
+    result cluster FAIL "docker-compose up failed: $(tail -3 "$RUN_DIR/cluster.log" | tr '\n' ' ')"
+  elif ! fakectl wait-identified 2 90 >/dev/null; then
+    result cluster FAIL "the two bots did not both connect: $(fakectl state)"
+  else
+    b0=$(cd "$dir" && "${compose[@]}" ps -q storybot-0); b1=$(cd "$dir" && "${compose[@]}" ps -q storybot-1)
+    local ask_a ask_b new_q='What did the diplomats ride after the train?'
+    ask_a=$(python3 -c 'import json,sys; print(json.dumps([{"name": "question", "type": 3, "value": sys.argv[1]}]))' "$QUESTION")
+    if ! reply=$(fakectl wait-reply "$(fakectl slash ask "$ask_a" '[]' "$FAKE_CHANNEL_A")" 'mile|kilomet' 30) \
+       || ! reply=$(fakectl wait-reply "$(fakectl slash ask "$ask_a" '[]' "$FAKE_CHANNEL_B")" 'mile|kilomet' 30); then
+      result cluster FAIL "a guild was not answered: $reply"; bot_logs "$b0"; bot_logs "$b1"
+    elif ! reply=$(fakectl kb-add '["Curators"]' "$(python3 -c 'import json,sys; print(json.dumps({"question": sys.argv[1], "answer": "A bus, for two hours.", "source": "The group of eight people took a 32-hour train ride, followed by two hours on a bus.", "alternates": "", "id": "bus-after-the-train"}))' "$new_q")" 40 "$FAKE_CHANNEL_B"); then
+      result cluster FAIL "/kb add on shard 0's bot: $reply"; bot_logs "$b0"
+    else
+      local added; added=$(now) seconds=""
+      ask_b=$(python3 -c 'import json,sys; print(json.dumps([{"name": "question", "type": 3, "value": sys.argv[1]}]))' "$new_q")
+      for _ in $(seq 1 20); do
+        if fakectl wait-reply "$(fakectl slash ask "$ask_b" '[]' "$FAKE_CHANNEL_A")" 'A bus, for two hours' 3 >/dev/null; then
+          seconds=$(secs "$added"); break
+        fi
+      done
+      if [ -z "$seconds" ]; then
+        result cluster FAIL "the entry added through shard 0's bot was never answered by shard 1's"; bot_logs "$b1"
+      elif ! wait_health "$b0" healthy 40 || ! wait_health "$b1" healthy 40; then
+        result cluster FAIL "bots not healthy: $(health_of "$b0") / $(health_of "$b1")"
+      else
+        result cluster PASS "PostgreSQL + bots on shards 0 and 1 up in $(secs "$t")s; each guild answered by its shard; /kb add on shard 0 answered on shard 1 after ${seconds}s; both healthy"
+      fi
+    fi
+  fi
+  (cd "$dir" && timeout 60 "${compose[@]}" down -v) >>"$RUN_DIR/cluster.log" 2>&1 || true
+  rm -rf "$dir"
+}
+
 check_health() {
   local t
   [ -n "$HEALTHY_DETAIL" ] || { result health FAIL "the bot never ran"; return 0; }
@@ -667,6 +763,14 @@ if start_fake; then
   run_check stop
 else
   for c in slash persist compose health stop; do result "$c" FAIL "the fake Discord did not start ($FAKE_SCRIPT)"; done
+fi
+stop_fake
+# The cluster check has a fake of its own, with a guild on each of two shards.
+FAKE_CHANNEL_A=333333333333333333 FAKE_CHANNEL_B=333333333333333334   # fake_discord.py --guilds 2
+if start_fake --shards 2 --guilds 2; then
+  run_check cluster
+else
+  result cluster FAIL "the fake Discord did not start ($FAKE_SCRIPT)"
 fi
 stop_fake
 timing "checks with the fake" "$(secs "$T_E2E")"

@@ -167,3 +167,41 @@ def test_migrate_moves_an_sqlite_deployment(db: Database, kb_dir: Path, tmp_path
     assert shared.vote_counts("trolley-distance") == (1, 0)
     with sqlite3.connect(tmp_path / "storybot.sqlite3") as conn:  # the SQLite file is left as it was
         assert conn.execute("SELECT COUNT(*) FROM votes").fetchone() == (1,)
+
+
+# ------------------------------------------------------------------ one service, either backend
+
+
+@pytest.fixture(params=["folder", "postgres"])
+def service(request: pytest.FixtureRequest, kb_dir: Path) -> Iterator[StoryService]:
+    """The knowledge service on its files, or on PostgreSQL: the same calls, the same results."""
+    if request.param == "folder":
+        yield StoryService(kb_dir)
+        return
+    database = Database(request.getfixturevalue("database_url"))
+    yield StoryService(kb_dir, PostgresKnowledge(database, kb_dir))
+    database.close()
+
+
+def test_either_backend_adds_edits_and_removes_alike(service: StoryService) -> None:
+    entry = service.add(NEW, author="curator")
+    assert entry.added_by == "curator" and service.kb.get(NEW["id"]) == entry
+    with pytest.raises(KnowledgeError) as caught:  # the same phrasing twice
+        service.add({**NEW, "id": "another-id"})
+    assert "also in entry 'bus-after-train'" in str(caught.value)
+    opened = service.kb.by_id["trolley-distance"]
+    service.add_alternate("trolley-distance", "how long was the push")
+    with pytest.raises(EditConflict):
+        service.update("trolley-distance", {"answer": "About a kilometre."}, expected=opened)
+    now = service.kb.by_id["trolley-distance"]
+    saved = service.update("trolley-distance", {"answer": "About a kilometre."}, expected=now)
+    assert saved.answer == "About a kilometre." and "how long was the push" in saved.alternates
+    with pytest.raises(KnowledgeError) as caught:
+        service.update("trolley-distance", {"source": "Sorokin flew a helicopter."})
+    assert "Closest article sentence" in str(caught.value)
+    service.remove(NEW["id"])
+    assert service.kb.get(NEW["id"]) is None
+    with pytest.raises(KnowledgeError):
+        service.remove(NEW["id"])
+    fresh = StoryService(service.root, service.database)  # another process, the same store
+    assert fresh.kb.by_id["trolley-distance"].answer == "About a kilometre."

@@ -1394,6 +1394,7 @@ class FakeDiscord:
                 permissions=b.get("permissions"),
                 guild=b.get("guild", True),
                 forged=bool(b.get("forged", False)),
+                channel_id=int(b["channel_id"]) if b.get("channel_id") else None,
             )
         except LookupError as exc:
             return json_response({"error": str(exc)}, status=404)
@@ -1407,6 +1408,7 @@ class FakeDiscord:
             user=user,
             roles=b.get("roles") or [],
             permissions=b.get("permissions"),
+            channel_id=int(b["channel_id"]) if b.get("channel_id") else None,
         )
         return json_response({"interaction_id": str(iid)})
 
@@ -1458,6 +1460,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--guild-id", type=int, default=222222222222222222)
     parser.add_argument("--channel-id", type=int, default=333333333333333333)
     parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument(
+        "--guilds", type=int, default=1,
+        help="guilds the bot is in: the first has --guild-id and --channel-id; guild k adds k << 22 to "
+        "the id (so consecutive guilds fall on consecutive shards) and k to the channel id",
+    )  # fmt: skip
     parser.add_argument("--bad-token", action="append", default=["bad-token"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="fake_discord: %(message)s")
@@ -1472,6 +1479,8 @@ def main(argv: list[str] | None = None) -> None:
             shard_count=args.shards,
             bad_tokens=tuple(args.bad_token),
         )
+        for k in range(1, args.guilds):
+            fake.add_guild(args.guild_id + (k << 22), args.channel_id + k)
         await fake.start()
         if args.port_file:
             tmp = f"{args.port_file}.tmp"
