@@ -358,7 +358,7 @@ class PostgresKnowledge:
                     "INSERT INTO revisions (author, action, entry_id, body) VALUES (%s, %s, %s, %s)",
                     (author, action, entry_id, body),
                 )
-                cur.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+                cur.execute(f"NOTIFY {NOTIFY_CHANNEL}")  # for tools that listen; the bots poll the revision
                 return entry
 
         entry = self.db.retry(attempt)
