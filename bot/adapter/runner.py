@@ -14,7 +14,7 @@ import yarl
 
 from bot.adapter.client import make_bot
 from bot.config import TOKEN_VARIABLE, ConfigError, Settings, load_dotenv_file
-from bot.core.errors import KnowledgeError
+from bot.core.errors import KnowledgeError, StorageError
 from bot.core.knowledge import resolve_knowledge_dir
 from bot.core.state import open_state
 
@@ -147,6 +147,9 @@ def run_bot(knowledge: str | None = None) -> int:
     point_at(settings)
     try:
         return asyncio.run(serve(settings))
+    except StorageError as error:
+        print(f"Can't use the database (STORYBOT_DATABASE_URL): {error}", file=sys.stderr)
+        return 1
     except KnowledgeError as error:
         print("The knowledge base has problems; fix them and start again:", file=sys.stderr)
         for problem in error.problems:
