@@ -166,6 +166,7 @@ def main() -> int:
     data = {story: rows([s for s in sets if s.story == story], blank) for story in stories}
     # Leave one story out: every probability below comes from a model that never saw that story.
     held_p, held_groups = [], []
+    per_story: dict[str, list] = {}
     offset = 0
     for story in stories:
         X = np.vstack([data[o][0] for o in stories if o != story])
@@ -173,7 +174,9 @@ def main() -> int:
         fitted = fit(X, y)
         Xs, _ys, groups = data[story]
         held_p.append(fitted.predict(Xs))
-        held_groups += [(a, b, slice(c.start + offset, c.stop + offset), d, e) for a, b, c, d, e in groups]
+        shifted = [(a, b, slice(c.start + offset, c.stop + offset), d, e) for a, b, c, d, e in groups]
+        held_groups += shifted
+        per_story[story] = shifted
         offset += len(Xs)
     p = np.concatenate(held_p)
     answer_at = next(
@@ -195,6 +198,9 @@ def main() -> int:
         f"  in scope answered right {f['right']:.1%}, wrong {f['wrong']:.1%}; out of scope refused {f['refused']:.1%}; "
         f"precision of answers {f['precision']:.1%}"
     )
+    for story, groups in per_story.items():
+        g = figures(p, groups, answer_at)
+        print(f"    {story:<10} right {g['right']:.1%}  wrong {g['wrong']:.1%}  refused {g['refused']:.1%}")
     X = np.vstack([data[s][0] for s in stories])
     y = np.concatenate([data[s][1] for s in stories])
     fitted = fit(X, y)
