@@ -400,6 +400,9 @@ class Candidate:
 ABOUT_ME = "a question about me, not the story"
 THANKS = "thanks, not a question"
 NO_CONTENT = "no content words"
+VAGUE = "a question with nothing to look up"
+"""A real question ("how far away is it?", "who was it?") whose every word is a question word or
+a stopword: it asks something, but not about anything the matcher can find."""
 
 
 GUARDS = (
@@ -792,7 +795,7 @@ class TermMatcher:
             if r_ranked and (not ranked or r_ranked[0].score > ranked[0].score):
                 core, ws, terms, qtype, ranked = reading, r_ws, r_terms, r_type, r_ranked
         if not terms and exact is None:
-            return Analysis(text, reason=NO_CONTENT)
+            return Analysis(text, reason=VAGUE if qtype is not None else NO_CONTENT)
         total = sum(t.weight for t in terms) or 1.0
         unknown = sum(t.weight for t in terms if not t.known) / total
         foreign = (

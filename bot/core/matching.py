@@ -40,6 +40,7 @@ from bot.core.lexical import (
     GUARDS,
     NO_CONTENT,
     THANKS,
+    VAGUE,
     Analysis,
     TermMatcher,
     synonym_clashes,
@@ -51,6 +52,7 @@ __all__ = [
     "MAX_SUGGESTIONS",
     "NO_CONTENT",
     "THANKS",
+    "VAGUE",
     "Candidate",
     "DecisionModel",
     "Matcher",
@@ -124,7 +126,7 @@ class Result:
     @property
     def small_talk(self) -> bool:
         """Thanks, a greeting, a question about the bot: not a question the knowledge base lacks."""
-        return self.reason in (ABOUT_ME, THANKS, NO_CONTENT)
+        return self.reason in (ABOUT_ME, THANKS, NO_CONTENT, VAGUE)
 
 
 def pair_terms(z: Sequence[float]) -> list[float]:

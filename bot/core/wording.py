@@ -37,12 +37,14 @@ def about_me(kb: KnowledgeBase | None) -> str:
 def unknown_text(result: Result, kb: KnowledgeBase | None = None) -> str:
     """What to say when a question gets no answer and no suggestions."""
     from bot.core.matching import ABOUT_ME as ABOUT_ME_REASON
-    from bot.core.matching import NO_CONTENT, THANKS
+    from bot.core.matching import NO_CONTENT, THANKS, VAGUE
 
     if not result.question or result.reason == NO_CONTENT:  # "", "hi", "sup", "???"
         return empty_text(kb)
     if result.reason == THANKS:
         return WELCOME
+    if result.reason == VAGUE:  # "how far away is it?": a question, but about what?
+        return f"What are you asking about? Name the person, place or thing, e.g. “{example_question(kb)}”"
     if result.reason == ABOUT_ME_REASON:
         return f"{about_me(kb)} {empty_text(kb)}"
     return f"{UNKNOWN} {UNKNOWN_HINT}"

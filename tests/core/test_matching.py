@@ -15,7 +15,15 @@ from benchmarks.quality import cut, story_folder
 from bot.core.evaluation import QuestionSet, evaluate, load_question_sets
 from bot.core.knowledge import KnowledgeBase, load_knowledge
 from bot.core.lexical import GUARDS, question_type, stem, words
-from bot.core.matching import DECISION_FILE, FEATURES, MAX_SUGGESTIONS, DecisionModel, Matcher
+from bot.core.matching import (
+    DECISION_FILE,
+    FEATURES,
+    MAX_SUGGESTIONS,
+    NO_CONTENT,
+    VAGUE,
+    DecisionModel,
+    Matcher,
+)
 from bot.core.text import MAX_QUESTION_CHARS, clean_question
 from tests.conftest import ROOT, SHIPPED
 
@@ -273,6 +281,22 @@ def test_small_talk_is_recognised_before_any_matching(matcher: Matcher) -> None:
         analysis = matcher.terms.analyse(message)
         assert analysis.reason, message
         assert matcher.match(message).small_talk
+
+
+@pytest.mark.parametrize(
+    "question", ["how far away is it?", "who was it?", "where was it", "why?", "what is it"]
+)
+def test_a_question_about_nothing_in_particular_is_asked_back_not_greeted(
+    matcher: Matcher, question: str
+) -> None:
+    """Every word a question word or a stopword: the reader asked something, so the reply asks what
+    about (the greeting's prompt is for "hi" and "???"); nothing goes on the unanswered list."""
+    from bot.core import wording
+
+    result = matcher.match(question)
+    assert result.outcome == "unknown" and result.reason == VAGUE and result.small_talk
+    assert wording.unknown_text(result).startswith("What are you asking about?")
+    assert matcher.match("hi").reason == NO_CONTENT
 
 
 @pytest.mark.parametrize(
