@@ -702,10 +702,13 @@ YAML
     else
       local added; added=$(now) seconds=""
       ask_b=$(python3 -c 'import json,sys; print(json.dumps([{"name": "question", "type": 3, "value": sys.argv[1]}]))' "$new_q")
-      for _ in $(seq 1 20); do
-        if fakectl wait-reply "$(fakectl slash ask "$ask_b" '[]' "$FAKE_CHANNEL_A")" 'A bus, for two hours' 3 >/dev/null; then
-          seconds=$(secs "$added"); break
-        fi
+      # Ask shard 1's bot until its reply (whatever it is) carries the new answer.
+      local iid
+      for _ in $(seq 1 60); do
+        iid=$(fakectl slash ask "$ask_b" '[]' "$FAKE_CHANNEL_A") || continue
+        fakectl wait-reply "$iid" '"type"' 10 >/dev/null || continue   # its reply is in
+        if fakectl wait-reply "$iid" 'A bus, for two hours' 0.3 >/dev/null; then seconds=$(secs "$added"); break; fi
+        sleep 0.2
       done
       if [ -z "$seconds" ]; then
         result cluster FAIL "the entry added through shard 0's bot was never answered by shard 1's"; bot_logs "$b1"
