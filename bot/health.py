@@ -51,7 +51,7 @@ def check_heartbeat(path: Path | None = None, max_age_s: float | None = None) ->
     except (ValueError, KeyError, TypeError, AttributeError):
         seen = {0: modified}  # a file written before heartbeats were per shard
     now = time.time()
-    ages = {sid: now - at for sid, at in sorted(seen.items())}
+    ages = {sid: max(0.0, now - at) for sid, at in sorted(seen.items())}  # (times are rounded to 1 ms)
     stale = [sid for sid, age in ages.items() if age > max_age_s]
     if len(ages) == 1 and 0 in ages:
         age = ages[0]
