@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 MODEL_DIR = Path(__file__).resolve().parent / "data" / "model"
+WORDS_FILE = Path(__file__).resolve().parent / "data" / "words.npz"
 BATCH_TOKENS = 2048
 """Tokens (texts x the longest one's length) encoded together when building a knowledge base's
 vectors: texts are sorted by length, so batches are padded little, and the attention scores of a
@@ -157,6 +158,42 @@ class Encoder:
 def default_encoder() -> Encoder:
     """The shipped model, loaded once per process."""
     return Encoder()
+
+
+def quantise(vectors: Vectors) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
+    """Unit vectors as int8 codes with one scale per row (a quarter of float32's size)."""
+    peak = np.abs(vectors).max(axis=1, keepdims=True)
+    scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    return np.round(vectors / scales).astype(np.int8), scales[:, 0]
+
+
+class WordVectors:
+    """Unit vectors of single common English words read alone by the sentence model, for
+    comparing a question's words with an entry's (built by scripts/build_words.py)."""
+
+    def __init__(self, path: Path = WORDS_FILE) -> None:
+        with np.load(path, allow_pickle=False) as data:
+            self._words = data["words"]
+            self._codes = data["codes"]
+            self._scales = data["scales"]
+            self.model = str(data["model"])
+        self.index = {str(w): i for i, w in enumerate(self._words.tolist())}
+        self.dims = int(self._codes.shape[1])
+
+    def get(self, word: str) -> Vectors | None:
+        """The word's unit vector, or None when the table does not have it."""
+        row = self.index.get(word)
+        if row is None:
+            return None
+        vector = self._codes[row].astype(np.float32)
+        unit: Vectors = vector / (float(np.linalg.norm(vector)) or 1.0)
+        return unit
+
+
+@lru_cache(maxsize=1)
+def default_words() -> WordVectors:
+    """The shipped word table, loaded once per process."""
+    return WordVectors()
 
 
 def cache_dir() -> Path:

@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
-from bot.core.embedding import EmbeddingCache, Encoder, default_encoder
+from bot.core.embedding import EmbeddingCache, Encoder, WordVectors, default_encoder, default_words
+from bot.core.english import STOPWORDS
 from bot.core.knowledge import Entry, KnowledgeBase, phrasing_key
 from bot.core.lexical import (
     ABOUT_ME,
@@ -44,6 +46,7 @@ from bot.core.lexical import (
     Analysis,
     TermMatcher,
     synonym_clashes,
+    words,
 )
 
 __all__ = [
@@ -85,8 +88,31 @@ FEATURES = (
     "sem_qa",  # cosine to the entry's question and answer read together
     "sem_centroid",  # cosine to the mean of the entry's phrasing vectors: the entry's gist
     "length",  # log of the question's word count: long chatty messages score lower everywhere
+    # Word by word (each word's vector from `WordVectors`; a term the entry uses counts 1):
+    "word_gap",  # weighted mean of 1 - each term's best cosine to one of the entry's words
+    "word_min",  # the lowest of those best cosines: the question word least like the entry's
+    "answer_gap",  # word_gap against the words of the answer and article sentences only
+    "answer_min",  # word_min likewise
+    # Each similarity minus the best other candidate's: evidence for this entry over the rest.
+    "answer_margin",
+    "qa_margin",
+    "centroid_margin",
+    "source_margin",
+    "wording_margin",
     *GUARDS,  # 1.0 when the entry lacks what the question asks for (bot.core.lexical)
 )
+
+
+MARGINS = (
+    ("sem_phrasing", "sem_margin"),
+    ("lexical", "lexical_margin"),
+    ("sem_answer", "answer_margin"),
+    ("sem_qa", "qa_margin"),
+    ("sem_centroid", "centroid_margin"),
+    ("sem_source", "source_margin"),
+    ("wording", "wording_margin"),
+)
+"""Features whose margin over the best other candidate is a feature too."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +250,7 @@ class Matcher:
         encoder: Encoder | None = None,
         decision: DecisionModel | None = None,
         cache: EmbeddingCache | None = None,
+        word_vectors: WordVectors | None = None,
     ) -> None:
         self.kb = kb
         self.terms = TermMatcher(kb)
@@ -246,7 +273,27 @@ class Matcher:
             for sentence in entry.sources:
                 texts.append(sentence)
                 source_owner.append(index)
+        n_sentences = len(texts)
+        # The base's own words, for the word-by-word features: common words from the table,
+        # the rest (names, rare words) encoded with the base's texts and cached with them.
+        self.word_vectors = word_vectors if word_vectors is not None else default_words()
+        self._vocab: dict[str, int] = {}
+        self._entry_words: list[NDArray[np.intp]] = []
+        self._told_words: list[NDArray[np.intp]] = []
+        for entry in kb.entries:
+            told = _content_words((entry.answer, *entry.sources))
+            asked = _content_words(entry.phrasings)
+            self._entry_words.append(self._word_rows(asked + told))
+            self._told_words.append(self._word_rows(told))
+        rare = [w for w in self._vocab if self.word_vectors.get(w) is None]
+        texts.extend(rare)
         vectors = cache.vectors(texts) if texts else np.zeros((0, self.encoder.dims), np.float32)
+        encoded = dict(zip(rare, vectors[n_sentences:], strict=True))
+        self._word_matrix = np.zeros((len(self._vocab), self.encoder.dims), np.float32)
+        for word, row in self._vocab.items():
+            vector = self.word_vectors.get(word)
+            self._word_matrix[row] = encoded[word] if vector is None else vector
+        vectors = vectors[:n_sentences]
         n = len(kb.entries)
         self._phrasing_vectors = vectors[:n_phrasings]
         self._answer_vectors = vectors[n_phrasings : n_phrasings + n]
@@ -265,6 +312,52 @@ class Matcher:
         )
         norms = np.linalg.norm(centroids, axis=1, keepdims=True)
         self._centroids = centroids / np.where(norms > 0, norms, 1.0)
+
+    def _word_rows(self, ws: list[str]) -> NDArray[np.intp]:
+        """Rows of `ws` in the base's vocabulary (added when new)."""
+        return np.asarray([self._vocab.setdefault(w, len(self._vocab)) for w in ws], dtype=np.intp)
+
+    def _word_vector(self, word: str) -> NDArray[np.float32] | None:
+        """A question word's vector: from the table, or the base's own words; None if neither."""
+        vector = self.word_vectors.get(word)
+        if vector is None and word in self._vocab:
+            vector = self._word_matrix[self._vocab[word]]
+        return vector
+
+    def _word_features(self, analysis: Analysis, indexes: list[int]) -> list[dict[str, float]]:
+        """`word_gap` ... `answer_min` for each candidate entry: how far the question's words
+        are from the entry's, by meaning where the entry uses other words."""
+        terms = analysis.terms
+        total = sum(t.weight for t in terms) or 1.0
+        weights = np.asarray([t.weight for t in terms], dtype=np.float32)
+        query = np.zeros((len(terms), self.encoder.dims), np.float32)
+        for k, term in enumerate(terms):
+            # A misspelt word repaired to the base's own word is read as that word; a phrase
+            # (a synonym group's "north korea") as the mean of its words.
+            found = [
+                v
+                for w in ([term.form] if term.form else analysis.words[term.start : term.end])
+                if (v := self._word_vector(w)) is not None
+            ]
+            if found:
+                mean = np.mean(found, axis=0)
+                query[k] = mean / (float(np.linalg.norm(mean)) or 1.0)
+        sims = query @ self._word_matrix.T if len(self._vocab) else np.zeros((len(terms), 0), np.float32)
+        out = []
+        for index in indexes:
+            used = self.terms.entry_terms(index)
+            covered = np.asarray([t.key in used for t in terms], dtype=bool)
+            best_any = _best(sims, self._entry_words[index], covered)
+            best_told = _best(sims, self._told_words[index], covered)
+            out.append(
+                {
+                    "word_gap": float((weights * (1.0 - best_any)).sum()) / total,
+                    "word_min": float(best_any.min()) if len(terms) else 1.0,
+                    "answer_gap": float((weights * (1.0 - best_told)).sum()) / total,
+                    "answer_min": float(best_told.min()) if len(terms) else 1.0,
+                }
+            )
+        return out
 
     # ------------------------------------------------------------------ stages
 
@@ -298,6 +391,7 @@ class Matcher:
         source_sims = np.maximum.reduceat(self._source_vectors @ q, self._source_starts)[indexes]
         asked = phrasing_key(analysis.text)
         rows: list[tuple[int, dict[str, float], str]] = []
+        by_word = self._word_features(analysis, indexes)
         for k, index in enumerate(indexes):
             first = self._phrasing_starts[index]
             last = (
@@ -323,10 +417,11 @@ class Matcher:
             }
             if analysis.exact == index:
                 features["wording"] = 1.0
+            features.update(by_word[k])
             features.update(self.terms.guards(analysis, index))
 
             rows.append((index, features, self._phrasings[nearest]))
-        for name, margin in (("sem_phrasing", "sem_margin"), ("lexical", "lexical_margin")):
+        for name, margin in MARGINS:
             values = [f[name] for _, f, _ in rows]
             for k, (_, features, _) in enumerate(rows):
                 others = values[:k] + values[k + 1 :]
@@ -363,6 +458,19 @@ class Matcher:
     def complete(self, prefix: str, limit: int = 25) -> list[Entry]:
         """Entries whose questions best fit a partly typed question (for autocomplete)."""
         return self.terms.complete(prefix, limit)
+
+
+def _content_words(texts: Sequence[str]) -> list[str]:
+    """The distinct content words of some texts (no stopwords, no numbers), in first-seen order."""
+    return list(dict.fromkeys(w for text in texts for w in words(text) if w.isalpha() and w not in STOPWORDS))
+
+
+def _best(
+    sims: NDArray[np.float32], rows: NDArray[np.intp], covered: NDArray[np.bool_]
+) -> NDArray[np.float32]:
+    """Each question term's best cosine to one of `rows`' words; 1 for a term the entry uses."""
+    best = sims[:, rows].max(axis=1) if len(rows) else np.zeros(len(covered), np.float32)
+    return np.where(covered, np.float32(1.0), np.minimum(best, np.float32(1.0)))
 
 
 def _starts(owner: np.ndarray, n: int) -> np.ndarray:
