@@ -219,6 +219,19 @@ class DecisionModel:
         ]
         return [(v - m) / s for v, m, s in zip(pair_terms(z), self.pair_mean, self.pair_scale, strict=True)]
 
+    def probabilities(self, rows: Sequence[dict[str, float]]) -> NDArray[np.float64]:
+        """P(each candidate answers the question): `probability` for many rows at once."""
+        n = len(self.names)
+        if not rows:
+            return np.zeros(0)
+        x = np.array([[f.get(name, 0.0) for name in self.names] for f in rows], dtype=np.float64)
+        z = (np.clip(x, self.low, self.high) - np.asarray(self.mean)) / np.asarray(self.scale)
+        upper = np.triu_indices(n)  # the order of pair_terms: (0,0), (0,1), ... (1,1), ...
+        terms = np.hstack([z, (z[:, :, None] * z[:, None, :])[:, upper[0], upper[1]]])
+        inputs = (terms - np.asarray(self.pair_mean)) / np.asarray(self.pair_scale)
+        logits = self.bias + inputs @ np.asarray(self.weights)
+        return 1.0 / (1.0 + np.exp(-np.clip(logits, -700.0, 700.0)))
+
     def probability(self, features: dict[str, float]) -> float:
         """P(this candidate answers the question)."""
         z = self.bias + sum(w * v for w, v in zip(self.weights, self.inputs(features), strict=True))
@@ -434,10 +447,11 @@ class Matcher:
         text = analysis.text
         if analysis.reason:
             return Result(text, "unknown", reason=analysis.reason)
+        chances = self.decision.probabilities([f for _, f, _ in rows])
         ranked = sorted(
             (
-                Candidate(self.kb.entries[index], round(100.0 * self.decision.probability(f), 1), phrasing, f)
-                for index, f, phrasing in rows
+                Candidate(self.kb.entries[index], round(100.0 * float(p), 1), phrasing, f)
+                for (index, f, phrasing), p in zip(rows, chances, strict=True)
             ),
             key=lambda c: -c.score,
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core.embedding import EmbeddingCache, Encoder, default_encoder
+from bot.core.embedding import EmbeddingCache, Encoder, default_encoder, default_words
 from tests.conftest import ROOT
 
 REFERENCE = json.loads((ROOT / "tests" / "data" / "minilm_reference.json").read_text())
@@ -134,3 +134,23 @@ def test_an_edit_after_a_warm_start_encodes_only_its_texts_whatever_else_is_cach
     encoder.encoded = 0
     EmbeddingCache(encoder, folder).vectors(["a", "b", "c", "d", "e"])  # a curator adds an entry
     assert encoder.encoded == 1
+
+
+def test_the_word_table_is_the_shipped_model_reading_each_word() -> None:
+    """bot/core/data/words.npz (scripts/build_words.py): re-encoding a sample of its words gives
+    the stored vectors to int8 rounding, from this very model."""
+    table = default_words()
+    encoder = default_encoder()
+    assert table.model == encoder.fingerprint
+    assert len(table.index) == 20_000
+    sample = sorted(table.index)[::997]
+    fresh = encoder.encode(sample)
+    for word, vector in zip(sample, fresh, strict=True):
+        stored = table.get(word)
+        assert stored is not None
+        assert float(stored @ vector) > 0.999, word
+    assert table.get("qwzxv") is None
+    # What it is for: a word and its everyday paraphrase sit closer than unrelated words.
+    tall, height, colour = (table.get(w) for w in ("tall", "height", "colour"))
+    assert tall is not None and height is not None and colour is not None
+    assert float(tall @ height) > float(tall @ colour) + 0.2

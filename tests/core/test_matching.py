@@ -198,6 +198,27 @@ def test_the_decision_model_file_fits_the_features() -> None:
     assert decision.probability(strong) > decision.answer_at > decision.probability(weak)
     names = [name for name, _ in decision.contributions(strong)]
     assert sorted(names) == sorted(FEATURES)
+    # The vectorised form the matcher uses gives the same probabilities.
+    assert decision.probabilities([strong, weak]) == pytest.approx(
+        [decision.probability(strong), decision.probability(weak)], abs=1e-9
+    )
+
+
+def test_question_words_are_compared_with_the_entrys_by_meaning(matcher: Matcher) -> None:
+    """A word the entry never uses scores by its closest word in the entry: a paraphrase ("shove")
+    stays close, a new thing asked about ("colour") does not."""
+    distance = next(e for e in matcher.kb.entries if e.type == "how-far")
+    index = matcher.kb.entries.index(distance)
+
+    def gap(question: str) -> float:
+        _, rows = matcher.candidates(question)
+        features = next(f for i, f, _ in rows if i == index)
+        return features["word_gap"]
+
+    # The entry's own question uses only its own words: nothing to bridge.
+    assert gap(distance.question) == pytest.approx(0.0, abs=1e-6)
+    odd = f"{distance.question.rstrip('?')} and what colour was the weather forecast?"
+    assert gap(odd) > 0.2
 
 
 HOSTILE = [
