@@ -230,7 +230,8 @@ class DecisionModel:
         terms = np.hstack([z, (z[:, :, None] * z[:, None, :])[:, upper[0], upper[1]]])
         inputs = (terms - np.asarray(self.pair_mean)) / np.asarray(self.pair_scale)
         logits = self.bias + inputs @ np.asarray(self.weights)
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -700.0, 700.0)))
+        chances: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-np.clip(logits, -700.0, 700.0)))
+        return chances
 
     def probability(self, features: dict[str, float]) -> float:
         """P(this candidate answers the question)."""
