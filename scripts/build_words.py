@@ -38,7 +38,7 @@ def main() -> int:
     with WORDS_FILE.open("wb") as handle:
         np.savez(  # not compressed: it loads in a few ms
             handle,
-            words=np.array(words),
+            words=np.frombuffer("\n".join(words).encode(), dtype=np.uint8),  # utf-8, one a line
             codes=codes,
             scales=scales,
             model=np.array(encoder.fingerprint),

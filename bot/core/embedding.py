@@ -173,11 +173,11 @@ class WordVectors:
 
     def __init__(self, path: Path = WORDS_FILE) -> None:
         with np.load(path, allow_pickle=False) as data:
-            self._words = data["words"]
+            words = data["words"].tobytes().decode("utf-8").split("\n")
             self._codes = data["codes"]
             self._scales = data["scales"]
             self.model = str(data["model"])
-        self.index = {str(w): i for i, w in enumerate(self._words.tolist())}
+        self.index = {w: i for i, w in enumerate(words)}
         self.dims = int(self._codes.shape[1])
 
     def get(self, word: str) -> Vectors | None:
