@@ -30,8 +30,10 @@ STORIES = ROOT / "tests" / "data" / "stories"
 QUESTIONS = ROOT / "tests" / "data" / "questions"
 PRECISION = 0.90
 """Of the answers given to held-out stories' questions (in scope or not), at least this share is right."""
-REFUSED = 0.91
-"""And at least this share of their out-of-scope questions is refused (the target is 90%)."""
+REFUSED = 0.92
+"""And at least this share of their out-of-scope questions is refused. The targets are 90% on an
+unseen story and 92% on the shipped one; held-out stories scatter by ±3 points around the pooled
+figure (at 91% pooled, half of the ten fell below 90%), so the pooled figure is held at 92%."""
 WRONG = 0.025
 """And at most this share of their in-scope questions is answered with the wrong entry (target 3%)."""
 SUGGEST_SHARE = 0.35

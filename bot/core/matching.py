@@ -68,7 +68,11 @@ Outcome = Literal["answer", "suggest", "unknown"]
 MAX_SUGGESTIONS = 3
 """At most this many "did you mean" entries (and buttons in Discord)."""
 POOL = 6
-"""Candidates taken from each of the lexical and the semantic ranking."""
+"""Candidates taken from each of the lexical and the semantic ranking; margins are measured
+against all of them."""
+SHORTLIST = 2
+"""Of those, the best this many by meaning and by terms are scored by the decision model (it is
+trained on such hard candidates only: +1 point answered right on held-out stories)."""
 DECISION_FILE = Path(__file__).resolve().parent / "data" / "decision.json"
 WORD_FOR_WORD = "word for word one of its phrasings"
 """The reason of an answer given because the question is one of the entry's phrasings."""
@@ -440,7 +444,7 @@ class Matcher:
             for k, (_, features, _) in enumerate(rows):
                 others = values[:k] + values[k + 1 :]
                 features[margin] = features[name] - (max(others) if others else 0.0)
-        return analysis, rows
+        return analysis, _shortlist(rows, analysis.exact)
 
     def match(self, question: str) -> Result:
         """Decide how to answer one question."""
@@ -473,6 +477,18 @@ class Matcher:
     def complete(self, prefix: str, limit: int = 25) -> list[Entry]:
         """Entries whose questions best fit a partly typed question (for autocomplete)."""
         return self.terms.complete(prefix, limit)
+
+
+def _shortlist(
+    rows: list[tuple[int, dict[str, float], str]], exact: int | None
+) -> list[tuple[int, dict[str, float], str]]:
+    """The best `SHORTLIST` rows by meaning and the best by terms (that share a term at all),
+    and an entry the question is word for word a phrasing of; in their pool order."""
+    by_meaning = sorted(range(len(rows)), key=lambda k: -rows[k][1]["sem_phrasing"])[:SHORTLIST]
+    lexical = [k for k in range(len(rows)) if rows[k][1]["lexical"] > 0]
+    by_terms = sorted(lexical, key=lambda k: -rows[k][1]["lexical"])[:SHORTLIST]
+    kept = set(by_meaning) | set(by_terms) | {k for k in range(len(rows)) if rows[k][0] == exact}
+    return [row for k, row in enumerate(rows) if k in kept]
 
 
 def _content_words(texts: Sequence[str]) -> list[str]:
