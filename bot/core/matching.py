@@ -351,7 +351,7 @@ class Matcher:
         query = np.zeros((len(terms), self.encoder.dims), np.float32)
         for k, term in enumerate(terms):
             # A misspelt word repaired to the base's own word is read as that word; a phrase
-            # (a synonym group's "north korea") as the mean of its words.
+            # (a synonym group's "air traffic control") as the mean of its words.
             found = [
                 v
                 for w in ([term.form] if term.form else analysis.words[term.start : term.end])
