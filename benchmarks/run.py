@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import itertools
 import os
 import platform
 import shutil
@@ -294,7 +295,15 @@ def render(
         "",
     ]
     if QUALITY.exists():
-        table = [line for line in QUALITY.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+        # The first table only (the overall figures); the per-set one stays in docs/quality.md.
+        table = list(
+            itertools.takewhile(
+                lambda line: line.startswith("|"),
+                itertools.dropwhile(
+                    lambda line: not line.startswith("|"), QUALITY.read_text(encoding="utf-8").splitlines()
+                ),
+            )
+        )
         lines += [
             "From `python benchmarks/quality.py` (docs/quality.md): stories the matcher was not trained on.",
             "",
