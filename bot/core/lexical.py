@@ -326,12 +326,23 @@ def _near_small_word(word: str, *, real_word: bool = False) -> str | None:
     from rapidfuzz import process
     from rapidfuzz.distance import OSA, Indel
 
-    found = process.extractOne(word, _SMALL_WORDS, scorer=OSA.distance, score_cutoff=1)
-    if found is None:
+    found = [
+        str(f[0])
+        for f in process.extract(word, _SMALL_WORDS, scorer=OSA.distance, score_cutoff=1, limit=None)
+    ]
+    if not found:
         return None
-    if real_word and sorted(word) != sorted(found[0]) and Indel.distance(word, found[0]) != 1:
+
+    def likelihood(small: str) -> tuple[int, int, str]:
+        # Two letters swapped ("wehre": where) is likelier than one dropped or doubled ("were"),
+        # which is likelier than one wrong ("when"); between equals, a question word.
+        slip = 0 if sorted(word) == sorted(small) else 1 if Indel.distance(word, small) == 1 else 2
+        return (slip, 0 if small in _WH_WORDS else 1, small)
+
+    best = min(found, key=likelihood)
+    if real_word and likelihood(best)[0] == 2:
         return None
-    return str(found[0])
+    return best
 
 
 def synonym_clashes(groups: Sequence[Sequence[str]], file: str | None = None) -> list[Problem]:
@@ -731,6 +742,27 @@ class TermMatcher:
             )
         return ws, terms
 
+    def _surface_fixes(self, text: str, done: dict[str, str]) -> dict[str, str]:
+        """Slips the terms do not show, for the sentence model's reading: a misspelt question or
+        function word ("wehre", "wher": where), and a word whose stem is the knowledge base's but
+        whose spelling is no English word ("explod", "capsul": the base's own form)."""
+        out: dict[str, str] = {}
+        for word in words(text):
+            if word in done or word in STOPWORDS or word in self._forms or word.isdigit():
+                continue
+            stemmed = stem(word)
+            if stemmed not in self._stems:
+                small = _repair_small_word(word, self._common)
+                if small is not None:
+                    out[word] = small
+            elif word not in self._common and len(word) >= TYPO_MIN_LENGTH:
+                from rapidfuzz.distance import OSA
+
+                same = [form for form, s in self._forms.items() if s == stemmed]
+                if same:
+                    out[word] = min(same, key=lambda form: (OSA.distance(word, form), form))
+        return out
+
     def _repair(self, word: str) -> str | None:
         """The stem of the knowledge-base word a misspelt word most likely meant, if any."""
         form = self._repair_form(word)
@@ -807,6 +839,7 @@ class TermMatcher:
             / total
         )
         fixes = {t.original: t.form for t in terms if t.form and t.form != t.original}
+        fixes.update(self._surface_fixes(text, fixes))
         fixed_text = (
             re.sub(r"[^\W_]+(?:'[^\W_]+)*", lambda m: fixes.get(m.group(0).casefold(), m.group(0)), text)
             if fixes

@@ -173,6 +173,24 @@ def test_your_in_the_chatter_does_not_make_it_a_question_about_the_bot(matcher: 
     assert matcher.match("lol ok. how are you doing today?").outcome == "unknown"
 
 
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # A swapped pair is likelier than a dropped letter ("were") or a wrong one ("when").
+        ("wehre did they fly to", "where did they fly to"),
+        ("wher did they fly to", "where did they fly to"),
+        ("whcih train did they take", "which train did they take"),
+        ("how lnog was the train ride", "how long was the train ride"),
+        # A word with the base's stem but no English spelling reads as the base's own word.
+        ("how long did they travell", "how long did they travel"),
+    ],
+)
+def test_slips_are_undone_for_the_sentence_model_too(matcher: Matcher, question: str, reading: str) -> None:
+    """The sentence model reads whole words better than slips: the message it is given (when
+    that reads closer to a phrasing) has question words and stems repaired as well as terms."""
+    assert matcher.terms.analyse(question).repaired == reading
+
+
 def test_a_three_letter_word_with_its_last_letters_swapped_is_repaired(matcher: Matcher) -> None:
     best = matcher.match("how long were they on the bsu").best
     assert best is not None and best.entry.id == "bus-ride-length"
