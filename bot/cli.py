@@ -73,6 +73,9 @@ def explain(result: Result, decision: DecisionModel) -> list[str]:
         f"  [{result.outcome}: {result.reason}; answers from p >= {decision.answer_at:.2f}, suggests from p >= {decision.suggest_at:.2f}]"
     ]
     for c in result.candidates:
+        if not c.features:  # an example of the kind of question asked, not a match
+            lines.append(f"  example {c.entry.id}: “{c.phrasing}”")
+            continue
         pushes = ", ".join(
             f"{name} {c.features.get(name, 0.0):.2f} ({push:+.1f})"
             for name, push in decision.contributions(c.features)[:4]

@@ -827,7 +827,7 @@ class TermMatcher:
             if r_ranked and (not ranked or r_ranked[0].score > ranked[0].score):
                 core, ws, terms, qtype, ranked = reading, r_ws, r_terms, r_type, r_ranked
         if not terms and exact is None:
-            return Analysis(text, reason=VAGUE if qtype is not None else NO_CONTENT)
+            return Analysis(text, reason=VAGUE if qtype is not None else NO_CONTENT, qtype=qtype)
         total = sum(t.weight for t in terms) or 1.0
         unknown = sum(t.weight for t in terms if not t.known) / total
         foreign = (

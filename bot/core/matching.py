@@ -450,6 +450,8 @@ class Matcher:
         """Decide how to answer one question."""
         analysis, rows = self.candidates(question)
         text = analysis.text
+        if analysis.reason == VAGUE:
+            return Result(text, "unknown", self._same_kind(analysis), reason=VAGUE)
         if analysis.reason:
             return Result(text, "unknown", reason=analysis.reason)
         chances = self.decision.probabilities([f for _, f, _ in rows])
@@ -473,6 +475,24 @@ class Matcher:
         if offered:
             return Result(text, "suggest", offered, f"p={best.probability:.2f}, below the answer threshold")
         return Result(text, "unknown", tuple(ranked[:MAX_SUGGESTIONS]), "no close entry")
+
+    def _same_kind(self, analysis: Analysis) -> tuple[Candidate, ...]:
+        """For a question about nothing in particular ("how far away is it?"): the entries that
+        answer that kind of question, closest in meaning first, to show as examples of what to
+        ask (never as answers: their probability is 0)."""
+        if not self.kb.entries or not analysis.qtype:
+            return ()
+        q = self.encoder.encode([analysis.text])[0]
+        per_entry = np.maximum.reduceat(self._phrasing_vectors @ q, self._phrasing_starts)
+        kinds = [
+            index
+            for index in map(int, np.argsort(-per_entry))
+            if self.kb.entries[index].type == analysis.qtype
+        ]
+        return tuple(
+            Candidate(self.kb.entries[index], 0.0, self.kb.entries[index].question)
+            for index in kinds[:MAX_SUGGESTIONS]
+        )
 
     def complete(self, prefix: str, limit: int = 25) -> list[Entry]:
         """Entries whose questions best fit a partly typed question (for autocomplete)."""

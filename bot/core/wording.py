@@ -44,7 +44,9 @@ def unknown_text(result: Result, kb: KnowledgeBase | None = None) -> str:
     if result.reason == THANKS:
         return WELCOME
     if result.reason == VAGUE:  # "how far away is it?": a question, but about what?
-        return f"What are you asking about? Name the person, place or thing, e.g. “{example_question(kb)}”"
+        # An entry that answers that kind of question, closest first (`Matcher._same_kind`).
+        example = result.candidates[0].entry.question if result.candidates else example_question(kb)
+        return f"What are you asking about? Name the person, place or thing, e.g. “{example}”"
     if result.reason == ABOUT_ME_REASON:
         return f"{about_me(kb)} {empty_text(kb)}"
     return f"{UNKNOWN} {UNKNOWN_HINT}"

@@ -316,7 +316,13 @@ def test_a_question_about_nothing_in_particular_is_asked_back_not_greeted(
 
     result = matcher.match(question)
     assert result.outcome == "unknown" and result.reason == VAGUE and result.small_talk
-    assert wording.unknown_text(result).startswith("What are you asking about?")
+    assert result.best is None and not result.suggestions  # never answered, never offered as such
+    text = wording.unknown_text(result)
+    assert text.startswith("What are you asking about?")
+    # The example is an entry that answers that kind of question ("how far ..." for "how far").
+    asked = matcher.terms.analyse(question).qtype
+    assert result.candidates and all(c.entry.type == asked for c in result.candidates)
+    assert result.candidates[0].entry.question in text
     assert matcher.match("hi").reason == NO_CONTENT
 
 
