@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 MODEL_DIR = Path(__file__).resolve().parent / "data" / "model"
 WORDS_FILE = Path(__file__).resolve().parent / "data" / "words.npz"
+PROJECTION_FILE = Path(__file__).resolve().parent / "data" / "projection.npz"
 BATCH_TOKENS = 2048
 """Tokens (texts x the longest one's length) encoded together when building a knowledge base's
 vectors: texts are sorted by length, so batches are padded little, and the attention scores of a
@@ -194,6 +195,51 @@ class WordVectors:
 def default_words() -> WordVectors:
     """The shipped word table, loaded once per process."""
     return WordVectors()
+
+
+class Projection:
+    """A linear map of the model's vectors, learnt on reader questions, for a second opinion.
+
+    Fitted by ``scripts/train_decision.py`` (``scripts/fit_projection.py``) on the training stories'
+    reader questions: it moves a question towards the phrasings of the entry that answers it and
+    away from the others', and a question its story does not answer away from all of them. The
+    matcher compares the question with each entry's phrasings both as the model reads them and
+    through this map (the ``proj_*`` features); the decision model weighs the two. It is trained
+    on other stories than the ones it is judged on, so what it learns is how readers ask, not one
+    story's words (docs/matching.md). Without a file it is the identity."""
+
+    def __init__(self, matrix: NDArray[np.floating[Any]] | None = None, name: str = "identity") -> None:
+        self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
+        self.name = name
+
+    @classmethod
+    def load(cls, path: Path = PROJECTION_FILE) -> Projection:
+        """The projection stored at `path`, or the identity when there is none."""
+        if not path.exists():
+            return cls()
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["matrix"], name=str(data["name"]))
+
+    def save(self, path: Path) -> None:
+        """Write the matrix (float16: a quarter of a MB) for `load`."""
+        matrix = self.matrix if self.matrix is not None else np.zeros((0, 0), np.float32)
+        with path.open("wb") as handle:
+            np.savez(handle, matrix=matrix.astype(np.float16), name=np.array(self.name))
+
+    def __call__(self, vectors: Vectors) -> Vectors:
+        """The vectors mapped and scaled back to unit length (cosine stays a dot product)."""
+        if self.matrix is None or not len(vectors):
+            return vectors
+        mapped = vectors @ self.matrix.T
+        norms = np.linalg.norm(mapped, axis=-1, keepdims=True)
+        out: Vectors = (mapped / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
+        return out
+
+
+@lru_cache(maxsize=1)
+def default_projection() -> Projection:
+    """The shipped projection, loaded once per process."""
+    return Projection.load()
 
 
 def cache_dir() -> Path:

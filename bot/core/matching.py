@@ -6,7 +6,8 @@ A pipeline of small stages, each testable alone:
    (who, when, how many, ...), stem and fold its words into terms, and rank the entries that share
    terms with it. Small talk ("thanks", "who made you") stops here.
 2. **Understand paraphrase** (`bot.core.embedding`): cosine similarity of the question's sentence
-   embedding to each entry's phrasings, answer and source sentences.
+   embedding to each entry's phrasings, answer and source sentences; and to the phrasings again
+   through a `Projection` learnt on how readers of other stories ask.
 3. **Candidates**: the entries ranked best by either stage.
 4. **Features** per candidate (`FEATURES`): the similarities, the lexical score, each one's margin
    over the other candidates, how close the wording is (rapidfuzz), and the lexical guards (a name
@@ -34,7 +35,15 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
-from bot.core.embedding import EmbeddingCache, Encoder, WordVectors, default_encoder, default_words
+from bot.core.embedding import (
+    EmbeddingCache,
+    Encoder,
+    Projection,
+    WordVectors,
+    default_encoder,
+    default_projection,
+    default_words,
+)
 from bot.core.english import STOPWORDS
 from bot.core.knowledge import Entry, KnowledgeBase, phrasing_key
 from bot.core.lexical import (
@@ -103,6 +112,12 @@ FEATURES = (
     "centroid_margin",
     "source_margin",
     "wording_margin",
+    # The question's best cosine to one of the entry's phrasings after the learnt `Projection`
+    # (bot.core.embedding), which bends the model towards how readers ask; and its margin.
+    "proj_phrasing",
+    "proj_margin",
+    "proj_centroid",
+    "proj_centroid_margin",
     *GUARDS,  # 1.0 when the entry lacks what the question asks for (bot.core.lexical)
 )
 
@@ -115,6 +130,8 @@ MARGINS = (
     ("sem_centroid", "centroid_margin"),
     ("sem_source", "source_margin"),
     ("wording", "wording_margin"),
+    ("proj_phrasing", "proj_margin"),
+    ("proj_centroid", "proj_centroid_margin"),
 )
 """Features whose margin over the best other candidate is a feature too."""
 
@@ -269,8 +286,10 @@ class Matcher:
         decision: DecisionModel | None = None,
         cache: EmbeddingCache | None = None,
         word_vectors: WordVectors | None = None,
+        projection: Projection | None = None,
     ) -> None:
         self.kb = kb
+        self.projection = projection if projection is not None else default_projection()
         self.terms = TermMatcher(kb)
         self.decision = decision if decision is not None else default_decision()
         self.encoder = encoder if encoder is not None else default_encoder()
@@ -314,6 +333,7 @@ class Matcher:
         vectors = vectors[:n_sentences]
         n = len(kb.entries)
         self._phrasing_vectors = vectors[:n_phrasings]
+        self._projected_phrasings = self.projection(self._phrasing_vectors)
         self._answer_vectors = vectors[n_phrasings : n_phrasings + n]
         self._qa_vectors = vectors[n_phrasings + n : n_phrasings + 2 * n]
         self._source_vectors = vectors[n_phrasings + 2 * n :]
@@ -329,7 +349,8 @@ class Matcher:
             else np.zeros((0, self.encoder.dims), np.float32)
         )
         norms = np.linalg.norm(centroids, axis=1, keepdims=True)
-        self._centroids = centroids / np.where(norms > 0, norms, 1.0)
+        self._centroids = (centroids / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        self._projected_centroids = self.projection(self._centroids)
 
     def _word_rows(self, ws: list[str]) -> NDArray[np.intp]:
         """Rows of `ws` in the base's vocabulary (added when new)."""
@@ -394,6 +415,8 @@ class Matcher:
                 q = fixed
                 by_phrasing = self._phrasing_vectors @ q
         per_entry = np.maximum.reduceat(by_phrasing, self._phrasing_starts)
+        qp = self.projection(q[None, :])[0]
+        projected = np.maximum.reduceat(self._projected_phrasings @ qp, self._phrasing_starts)
         pool = dict.fromkeys(analysis.scores)
         for index in np.argsort(-per_entry)[:POOL]:
             pool.setdefault(int(index))
@@ -432,6 +455,8 @@ class Matcher:
                 "length": length,
                 "sem_centroid": float(self._centroids[index] @ q),
                 "sem_qa": float(self._qa_vectors[index] @ q),
+                "proj_phrasing": float(projected[index]),
+                "proj_centroid": float(self._projected_centroids[index] @ qp),
             }
             if analysis.exact == index:
                 features["wording"] = 1.0

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core.embedding import EmbeddingCache, Encoder, default_encoder, default_words
+from bot.core.embedding import (
+    EmbeddingCache,
+    Encoder,
+    Projection,
+    default_encoder,
+    default_projection,
+    default_words,
+)
 from tests.conftest import ROOT
 
 REFERENCE = json.loads((ROOT / "tests" / "data" / "minilm_reference.json").read_text())
@@ -154,3 +161,68 @@ def test_the_word_table_is_the_shipped_model_reading_each_word() -> None:
     tall, height, colour = (table.get(w) for w in ("tall", "height", "colour"))
     assert tall is not None and height is not None and colour is not None
     assert float(tall @ height) > float(tall @ colour) + 0.2
+
+
+def test_no_projection_file_means_the_model_s_own_vectors(tmp_path: Path) -> None:
+    vectors = default_encoder().encode(["Where did they go?", "How many were there?"])
+    same = Projection.load(tmp_path / "absent.npz")
+    assert same.matrix is None
+    assert np.array_equal(same(vectors), vectors)
+
+
+def test_a_projection_keeps_vectors_unit_length_and_reads_back_as_saved(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    projection = Projection(np.eye(384) + 0.1 * rng.standard_normal((384, 384)), name="random")
+    vectors = default_encoder().encode(["Where did they go?", "How many were there?", "hi"])
+    mapped = projection(vectors)
+    assert np.allclose(np.linalg.norm(mapped, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(mapped, vectors, atol=1e-3)
+    projection.save(tmp_path / "p.npz")
+    again = Projection.load(tmp_path / "p.npz")
+    assert again.name == "random"
+    assert float((again(vectors) * mapped).sum(axis=1).min()) > 0.9999  # stored as float16
+
+
+def test_the_shipped_projection_stays_close_to_the_model() -> None:
+    """Fitted with a pull towards the identity (scripts/fit_projection.py): it bends the model's
+    sense of meaning, it does not replace it. A sentence and its projection stay close, and a
+    paraphrase stays closer than another topic."""
+    projection = default_projection()
+    assert projection.matrix is not None, "bot/core/data/projection.npz is missing"
+    texts = [
+        "How far did they push the cart?",
+        "What distance did they cover pushing the trolley?",
+        "Who won the football?",
+    ]
+    raw = default_encoder().encode(texts)
+    a, b, c = projection(raw)
+    assert float((projection(raw) * raw).sum(axis=1).min()) > 0.6
+    assert float(a @ b) > float(a @ c) + 0.2
+
+
+def test_the_projection_gradient_is_the_loss_s_own() -> None:
+    """The hand-written gradient of scripts/fit_projection.py agrees with finite differences."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from fit_projection import Story, loss_and_gradient
+
+    rng = np.random.default_rng(1)
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.standard_normal((n, 6))
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    story = Story(unit(5), np.array([0, 0, 1, 2, 2]), unit(4), [[0], [2], [], [1, 2]])
+    theta = np.concatenate([0.2 * rng.standard_normal(36), [0.3]])
+    stories = [(story, story.right_phrasings())]
+    _, grad = loss_and_gradient(theta, stories, 0.01, 0.5)
+    step = 1e-3
+    for k in range(0, len(theta), 5):
+        up, down = theta.copy(), theta.copy()
+        up[k] += step
+        down[k] -= step
+        numeric = (
+            loss_and_gradient(up, stories, 0.01, 0.5)[0] - loss_and_gradient(down, stories, 0.01, 0.5)[0]
+        ) / (2 * step)
+        assert abs(numeric - grad[k]) < 2e-3 * max(1.0, abs(numeric)), (k, numeric, grad[k])

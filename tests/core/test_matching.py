@@ -187,10 +187,21 @@ def test_the_decision_model_file_fits_the_features() -> None:
     decision = DecisionModel.load()
     assert decision.names == FEATURES
     assert 0.0 < decision.suggest_at < decision.answer_at < 1.0
-    strong = {"sem_phrasing": 1.0, "sem_centroid": 1.0, "wording": 1.0, "lexical": 1.0, "sem_margin": 0.5}
+    strong = {
+        "sem_phrasing": 1.0,
+        "sem_centroid": 1.0,
+        "proj_phrasing": 1.0,
+        "proj_centroid": 1.0,
+        "wording": 1.0,
+        "lexical": 1.0,
+        "sem_margin": 0.5,
+        "proj_margin": 0.5,
+    }
     weak = {
         "sem_phrasing": 0.1,
         "sem_centroid": 0.0,
+        "proj_phrasing": 0.1,
+        "proj_centroid": 0.0,
         "wording": 0.1,
         "foreign_share": 1.0,
         "missing_name": 1.0,

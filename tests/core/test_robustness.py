@@ -106,22 +106,11 @@ def test_questions_with_a_typo_in_their_longest_word_are_answered(
     assert rate >= TYPO_FLOOR, misses[:20]
 
 
-DID_YOU_MEAN = (
-    "known regression (session 4): the decision model trained on ten stories for 92% held-out "
-    "refusal offers this as 'did you mean' with the right entry first (p 0.48-0.65, answers from "
-    "0.68) instead of answering it; docs/matching.md, known weak spots"
-)
-
-
 @pytest.mark.parametrize(
     ("question", "entry_id"),
     [
         ("whree did the group fly to", "flight-to-moscow"),
-        pytest.param(
-            "wehre did they fly after vladivostok",
-            "flight-to-moscow",
-            marks=pytest.mark.xfail(strict=True, reason=DID_YOU_MEAN),
-        ),
+        ("wehre did they fly after vladivostok", "flight-to-moscow"),
         ("what is this stoy about", "what-happened"),
     ],
 )
@@ -134,17 +123,12 @@ def test_a_slip_in_a_question_word_is_undone(matcher: Matcher, question: str, en
     ("message", "entry_ids"),
     [
         ("brr that must have been so cold 🥶 how long was the train ride?", {"train-ride-length"}),
-        pytest.param(
-            "i can't believe they walked, when did they get back?",
-            {"when-returned"},
-            marks=pytest.mark.xfail(strict=True, reason=DID_YOU_MEAN),
-        ),
+        ("i can't believe they walked, when did they get back?", {"when-returned"}),
         ("so my teacher brought this up in class - how long was the bus ride?", {"bus-ride-length"}),
         ("omg that sounds like a nightmare tbh, did their families come along?", {"families-included"}),
-        pytest.param(
+        (
             "this is wild. honestly cannot imagine it :( how far did they push the handcart",
             {"trolley-distance", "sorokin-push-distance"},  # the article gives both distances
-            marks=pytest.mark.xfail(strict=True, reason=DID_YOU_MEAN),
         ),
         (  # a yes/no question after chatter, and chatter after it
             "As a parent the first thing I think of is food. Are the grocery shops in Pyongyang"
@@ -266,8 +250,9 @@ def test_a_mention_anywhere_in_a_question_is_not_part_of_it(matcher: Matcher, wr
 def test_a_message_the_matcher_is_unsure_of_offers_the_right_entry_first(
     matcher: Matcher, message: str, entry_ids: set[str]
 ) -> None:
-    """The three messages above marked DID_YOU_MEAN: answered or not, the entry that answers them
-    is the matcher's first choice, so the reader is one press from it."""
+    """Three messages above that session 4's model offered as "did you mean" (answered again since
+    the projection): answered or not, the entry that answers them is the matcher's first choice,
+    so the reader is one press from it."""
     result = matcher.match(message)
     first = result.best or (result.suggestions[0] if result.suggestions else None)
     assert first is not None and first.entry.id in entry_ids
