@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.quality import cut, story_folder
+from bot.core.embedding import Projection
 from bot.core.evaluation import QuestionSet, evaluate, load_question_sets
 from bot.core.knowledge import KnowledgeBase, load_knowledge
 from bot.core.lexical import GUARDS, question_type, stem, words
@@ -230,6 +231,21 @@ def test_question_words_are_compared_with_the_entrys_by_meaning(matcher: Matcher
     assert gap(distance.question) == pytest.approx(0.0, abs=1e-6)
     odd = f"{distance.question.rstrip('?')} and what colour was the weather forecast?"
     assert gap(odd) > 0.2
+
+
+def test_the_projected_similarities_are_the_model_s_own_through_the_projection(kb: KnowledgeBase) -> None:
+    """proj_phrasing and proj_centroid read the question and the phrasings through the learnt
+    projection: through the identity they are exactly sem_phrasing and sem_centroid, and through
+    the shipped one they differ, and rank a plain paraphrase's entry first."""
+    plain = Matcher(kb, projection=Projection())
+    for i, features, _ in plain.candidates("roughly how far did they shove the cart")[1]:
+        assert features["proj_phrasing"] == pytest.approx(features["sem_phrasing"], abs=1e-5), i
+        assert features["proj_centroid"] == pytest.approx(features["sem_centroid"], abs=1e-5), i
+    shipped = Matcher(kb)
+    rows = shipped.candidates("roughly how far did they shove the cart")[1]
+    assert any(abs(f["proj_phrasing"] - f["sem_phrasing"]) > 0.01 for _, f, _ in rows)
+    best = max(rows, key=lambda row: row[1]["proj_phrasing"])
+    assert kb.entries[best[0]].type == "how-far"
 
 
 HOSTILE = [

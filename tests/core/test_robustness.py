@@ -39,9 +39,7 @@ CHATTER = [
     "that's insane lol. {q}", "no way. {q}", "omg poor kids. {q}", "i can't believe this happened. {q}",
 ]  # fmt: skip
 CHATTER_FLOOR = 0.98
-TYPO_FLOOR = (
-    0.88  # 0.95 with the old hand-tuned matcher; the learned decision answers 89.7% (docs/matching.md)
-)
+TYPO_FLOOR = 0.93  # 0.95 with the old hand-tuned matcher; 89.7% in session 4, 96.0% with the projection
 
 
 @pytest.fixture(scope="module")
