@@ -10,13 +10,14 @@ A reload that fails keeps the last good knowledge base serving.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.core.errors import FilesBroken, KnowledgeError
 from bot.core.knowledge import Entry, KnowledgeBase, check_new_entry, entry_files, load_knowledge
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from bot.core.postgres import PostgresKnowledge
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class _State:
     kb: KnowledgeBase
     matcher: Matcher
     stamp: tuple[Any, ...]
+    ticket: int = 0  # the order in which this base was read or written (see StoryService._swap)
 
 
 def _stamp(root: Path) -> tuple[tuple[str, float, int], ...]:
@@ -57,6 +60,8 @@ class StoryService:
         self.root = Path(root)
         self.database = database
         self._lock = threading.Lock()
+        self._order = threading.Lock()
+        self._tickets = itertools.count(1)
         stamp = self._stamp()
         kb = self._load()  # raises KnowledgeError: no good base to fall back on
         self._state = _State(kb, Matcher(kb), stamp)
@@ -89,22 +94,36 @@ class StoryService:
         """Match a question against the current knowledge base."""
         return self._state.matcher.match(question)
 
-    def _swap(self, kb: KnowledgeBase, stamp: tuple[Any, ...] | None = None) -> KnowledgeBase:
-        # After a save (no stamp given) the files may already hold more than `kb`: another
-        # process or thread can save between our save and this swap, and concurrent saves can
-        # finish out of order. An empty stamp makes the next reload_if_changed() read the disk
-        # again, so no one's entry stays unserved (stamping the disk now would hide theirs).
-        state = _State(kb, Matcher(kb), stamp if stamp is not None else ())
+    def _saved(self, save: Callable[[], T]) -> tuple[T, int]:
+        """Run one save and number it: this process's saves get tickets in the order they were
+        written, so a slower swap of an older save never replaces a newer one."""
+        with self._order:
+            return save(), next(self._tickets)
+
+    def _ticket(self) -> int:
+        """A ticket for a base about to be read: later than every save already written."""
+        with self._order:
+            return next(self._tickets)
+
+    def _swap(self, kb: KnowledgeBase, ticket: int, stamp: tuple[Any, ...] | None = None) -> KnowledgeBase:
+        # Swaps can finish out of order (each builds a matcher first, some slower than others):
+        # a base with an older ticket than the one serving is dropped, since the newer one was
+        # written or read after it and holds it. After a save (no stamp given) the files may
+        # already hold more than `kb` (another process can save between our save and this swap):
+        # an empty stamp makes the next reload_if_changed() read the disk again.
+        state = _State(kb, Matcher(kb), stamp if stamp is not None else (), ticket)
         with self._lock:
-            self._state = state
+            if ticket > self._state.ticket:
+                self._state = state
         return kb
 
     def reload(self) -> KnowledgeBase:
         """Load the folder again; on error raise KnowledgeError and keep serving the old base."""
+        ticket = self._ticket()
         stamp = self._stamp()
         kb = self._load()
         log.info("loaded %d entries from %s", len(kb), "the database" if self.database else self.root)
-        return self._swap(kb, stamp)
+        return self._swap(kb, ticket, stamp)
 
     def changed_on_disk(self) -> bool:
         """Whether any knowledge file changed since it was last loaded."""
@@ -116,6 +135,7 @@ class StoryService:
         A broken edit raises KnowledgeError once per change (the stamp is remembered),
         and the last good base keeps serving.
         """
+        ticket = self._ticket()
         stamp = self._stamp()
         if stamp == self._state.stamp:
             return None
@@ -123,9 +143,9 @@ class StoryService:
             kb = self._load()
         except KnowledgeError:
             with self._lock:  # don't report the same broken edit every poll
-                self._state = _State(self._state.kb, self._state.matcher, stamp)
+                self._state = replace(self._state, stamp=stamp)
             raise
-        return self._swap(kb, stamp)
+        return self._swap(kb, ticket, stamp)
 
     def _own_faults_first(self, raw: Mapping[str, Any], replacing: str | None = None) -> None:
         """While the files on disk are broken nothing can be saved; but if the change itself is
@@ -135,41 +155,44 @@ class StoryService:
     def add(self, raw: Mapping[str, Any], *, author: str | None = None) -> Entry:
         """Validate, save and serve a new entry."""
         try:
-            kb, entry = self._store.add_entry(raw, author=author)
+            (kb, entry), ticket = self._saved(lambda: self._store.add_entry(raw, author=author))
         except FilesBroken:
             self._own_faults_first(raw)
             raise
-        self._swap(kb)
+        self._swap(kb, ticket)
         return entry
 
     def update(self, entry_id: str, changes: store.Changes, *, expected: Entry | None = None) -> Entry:
         """Validate, save and serve a change to an entry (refused if it changed since `expected`)."""
         try:
-            kb, entry = self._store.update_entry(entry_id, changes, expected=expected)
+            (kb, entry), ticket = self._saved(
+                lambda: self._store.update_entry(entry_id, changes, expected=expected)
+            )
         except FilesBroken:
             old = self.kb.get(entry_id)
             if old is not None and not callable(changes):
                 self._own_faults_first({**old.to_dict(), **changes}, replacing=entry_id)
             raise
-        self._swap(kb)
+        self._swap(kb, ticket)
         return entry
 
     def add_alternate(self, entry_id: str, phrasing: str) -> Entry:
         """Teach an entry another phrasing."""
         try:
-            kb, entry = self._store.add_alternate(entry_id, phrasing)
+            (kb, entry), ticket = self._saved(lambda: self._store.add_alternate(entry_id, phrasing))
         except FilesBroken:
             old = self.kb.get(entry_id)
             if old is not None:
                 raw = {**old.to_dict(), "alternates": [*old.alternates, phrasing]}
                 self._own_faults_first(raw, replacing=entry_id)
             raise
-        self._swap(kb)
+        self._swap(kb, ticket)
         return entry
 
     def remove(self, entry_id: str, *, version: str | None = None) -> None:
         """Delete an entry (only if it is still at `version`, when given)."""
-        self._swap(self._store.remove_entry(entry_id, version=version))
+        kb, ticket = self._saved(lambda: self._store.remove_entry(entry_id, version=version))
+        self._swap(kb, ticket)
 
 
 class _FolderStore:

@@ -65,6 +65,41 @@ def test_remove_and_update(kb_dir: Path) -> None:
     assert kb.get("test-entry-3") is None
 
 
+def test_a_slow_swap_of_an_older_save_never_replaces_a_newer_one(
+    kb_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two curators' saves in one process: the first one's matcher takes longer to build than
+    the second's, so its swap comes last. The base served must still be the newer one (the
+    entry stays deleted), not the first save's."""
+    import threading
+
+    from bot.core import service as service_module
+
+    service = StoryService(kb_dir)
+    service.add(new_entry(7))
+    gate = threading.Event()
+    real = service_module.Matcher
+
+    def slow_for_the_first_save(kb, **kwargs):  # type: ignore[no-untyped-def]
+        entry = kb.get("test-entry-7")
+        if entry is not None and "a slow new phrasing" in entry.alternates:
+            assert gate.wait(10)
+        return real(kb, **kwargs)
+
+    monkeypatch.setattr(service_module, "Matcher", slow_for_the_first_save)
+    first = threading.Thread(target=service.add_alternate, args=("test-entry-7", "a slow new phrasing"))
+    first.start()
+    for _ in range(200):  # until the first save is on disk (its swap is now held at the gate)
+        if "a slow new phrasing" in (load_knowledge(kb_dir).by_id["test-entry-7"].alternates):
+            break
+        threading.Event().wait(0.05)
+    service.remove("test-entry-7")
+    gate.set()
+    first.join(10)
+    assert service.kb.get("test-entry-7") is None
+    assert load_knowledge(kb_dir).get("test-entry-7") is None
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_folder_fails_clearly(kb_dir: Path) -> None:
     _read_only_case(kb_dir)
