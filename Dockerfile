@@ -47,24 +47,21 @@ RUN groupadd --system --gid 10001 storybot \
 
 # 1) Dependencies only, before any source: this layer is rebuilt only when the
 #    dependency list changes, not on every source edit.
-#    `tokenizers` pulls in the Hugging Face Hub client (and its HTTP stack) for downloading
-#    models, which StoryBot never does: it reads its tokenizer from a file
-#    (Tokenizer.from_file). Removing them in the same layer keeps ~25 MB out of the image.
-#    So does removing what only a developer uses: the packages' own test suites (numpy's are
-#    15 MB), type stubs (*.pyi) and numpy's Fortran wrapper generator (f2py). Nothing imports
-#    them at run time; scripts/docker-check.sh proves the image still answers.
+#    What only a developer uses is removed in the same layer: the packages' own test suites
+#    (numpy's are 15 MB), type stubs (*.pyi), numpy's Fortran wrapper generator (f2py) and its
+#    old build system (distutils). Nothing imports them at run time; scripts/docker-check.sh
+#    proves the image still answers.
 COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
 RUN pip install -r /tmp/requirements.txt \
- && pip uninstall -y huggingface_hub hf-xet fsspec httpx2 httpcore2 h11 anyio click tqdm \
  && site=$(python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
  && find "$site" -depth -type d -name tests -path "$site/*/tests" -exec rm -rf {} + \
  && find "$site" -name "*.pyi" -delete \
- && rm -rf "$site/numpy/f2py" \
- && python -c "import tokenizers, numpy, numpy.typing, safetensors, psycopg, psycopg_pool, discord, rapidfuzz, yaml, ruamel.yaml" \
+ && rm -rf "$site/numpy/f2py" "$site/numpy/distutils" \
+ && python -c "import numpy, numpy.typing, safetensors, psycopg, psycopg_pool, discord, rapidfuzz, yaml, ruamel.yaml" \
  && rm -f /tmp/requirements.txt
 
 # 2) The project itself, installed in the `project` stage above: only the installed files
-#    are copied, so the source tree (with its 45 MB model) never becomes a layer of its own.
+#    are copied, so the source tree (with its 23 MB model) never becomes a layer of its own.
 COPY --from=project /install /opt/storybot
 ENV PYTHONPATH=/opt/storybot
 RUN python -c "import bot"

