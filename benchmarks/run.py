@@ -261,7 +261,7 @@ def render(
         f"| `storybot ask` cold start ≤ {TARGETS['cold_start_s']} s (embedding cache warm; median of {start['runs']}) | "
         f"{ask_s:.3f} s | {verdict(ask_s, TARGETS['cold_start_s'])} |",
         f"| resident memory ≤ {TARGETS['rss_mb']:.0f} MB (shipped base loaded, {n} questions answered) | "
-        f"{rss[0]:.0f} MB (peak {rss[1]:.0f} MB, while loading the model) | {verdict(rss[0], TARGETS['rss_mb'])} |",
+        f"{rss[0]:.0f} MB (peak {rss[1]:.0f} MB) | {verdict(rss[0], TARGETS['rss_mb'])} |",
         f"| `storybot ask` imports none of discord, torch, onnxruntime, sklearn | imports: {start['imports']} | "
         f"{'met' if start['imports'] == '[]' else '**missed**'} |",
         "",

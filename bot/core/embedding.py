@@ -316,7 +316,7 @@ class EmbeddingCache:
         wanted = set(keys) - known.keys()
         if wanted:
             for other in self._newest(exclude=path)[:4]:
-                found = self._read(other)
+                found = self._read(other, wanted)
                 if found is None:
                     continue
                 for k, v in zip(found[0], found[1], strict=True):
@@ -352,14 +352,25 @@ class EmbeddingCache:
         except OSError:
             return []
 
-    def _read(self, path: Path) -> tuple[NDArray[np.str_], NDArray[np.float16]] | None:
+    def _read(
+        self, path: Path, wanted: set[str] | None = None
+    ) -> tuple[NDArray[np.str_], NDArray[np.float16]] | None:
+        """A cache file's keys and vectors; with `wanted`, only the rows of those keys, and a file
+        holding none of them is never read past its keys (another base's file may hold a 10k-entry
+        base: its vectors are not worth loading for a small base's few new texts)."""
         try:
             with np.load(path, allow_pickle=False) as data:
-                keys, vectors = data["keys"], data["vectors"]
+                keys = data["keys"]
+                rows = None if wanted is None else np.flatnonzero(np.isin(keys, list(wanted)))
+                if rows is not None and not len(rows):
+                    return keys[:0], np.zeros((0, self.encoder.dims), np.float16)
+                vectors = data["vectors"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None  # absent, unreadable or torn: encode again
         if vectors.ndim != 2 or vectors.shape != (len(keys), self.encoder.dims):
             return None
+        if rows is not None:
+            return keys[rows], vectors[rows]
         return keys, vectors
 
     def _store(self, path: Path, keys: list[str], vectors: NDArray[np.float16]) -> None:

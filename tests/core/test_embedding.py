@@ -102,6 +102,28 @@ def test_a_torn_cache_file_is_encoded_again(counting: tuple[CountingEncoder, Pat
     assert encoder.encoded == 4
 
 
+def test_another_base_s_file_is_read_no_further_than_its_keys(counting: tuple[CountingEncoder, Path]) -> None:
+    """Looking for a changed base's texts in the other cache files reads each file's keys, and
+    its vectors only when it holds some of the texts: a 10k-entry base's file is not loaded for a
+    small base's edit. A file whose keys match none is skipped even when its vectors are bad."""
+    encoder, folder = counting
+    folder.mkdir(parents=True)
+    unrelated = folder / "unrelated.npz"
+    with unrelated.open("wb") as handle:  # keys of other texts; vectors of the wrong shape
+        np.savez(
+            handle, keys=np.array(["0" * 32, "1" * 32], dtype="U32"), vectors=np.zeros((1, 3), np.float16)
+        )
+    cache = EmbeddingCache(encoder, folder)
+    keys, vectors = cache._read(unrelated, wanted={cache.text_key("mine")})  # type: ignore[misc]
+    assert len(keys) == 0 and vectors.shape == (0, encoder.dims)
+    assert cache._read(unrelated) is None  # read whole, the bad vectors are noticed
+    # And the rows wanted are the only ones taken from a file that has them.
+    EmbeddingCache(encoder, folder).vectors(["a", "b", "c"])
+    [full] = [p for p in folder.glob("*.npz") if p != unrelated]
+    keys, vectors = cache._read(full, wanted={cache.text_key("b")})  # type: ignore[misc]
+    assert list(keys) == [cache.text_key("b")] and vectors.shape == (1, encoder.dims)
+
+
 def test_an_unwritable_cache_folder_still_answers(
     counting: tuple[CountingEncoder, Path], tmp_path: Path
 ) -> None:
