@@ -10,7 +10,7 @@ on all of them. Then the decision model: training rows are (question, candidate 
 1 when the candidate answers the question. The thresholds are chosen on leave-one-story-out
 predictions (each story's questions scored by a model trained on the other stories), so they hold
 for a story the model has not seen; the final model is then fitted on all of them. `test` sets are
-never read here. About 35 minutes on two cores (sixteen stories).
+never read here. About 20 minutes on two idle cores (sixteen stories).
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ def test_every_set_has_every_style_and_real_entries(sets: list[QuestionSet]) -> 
         assert not unknown, (qs.path, unknown)
 
 
-RICH_STORIES = {"blackhole"}
+RICH_STORIES = {"blackhole", "concorde", "marathon", "berlinwall"}
 """Training stories with a rich base (12-18 alternates an entry, like the shipped story's), so the
 decision model learns from both kinds of base; every other corpus story is curator-sized."""
 
