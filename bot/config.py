@@ -52,7 +52,9 @@ class Settings:
     knowledge: str | None = None
     data_dir: Path = Path("data")
     guild_id: int | None = None
-    curator_role_id: int | None = None
+    curator_role_ids: frozenset[int] = frozenset()
+    """Roles whose members may curate: one per server when the bot serves several (role ids are
+    unique across Discord). Empty: anyone with Manage Server."""
     curator_channel_id: int | None = None
     log_level: str = "INFO"
     shard_count: int | None = None
@@ -118,6 +120,15 @@ class Settings:
                 )
             return int(raw)
 
+        def snowflakes(name: str) -> frozenset[int]:
+            raw = get(name) or ""
+            parts = raw.replace(",", " ").split()
+            if not all(part.isdigit() for part in parts):
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name} must be Discord ids separated by commas (digits only; enable Developer Mode, then right-click → Copy ID), not {raw!r}"
+                )
+            return frozenset(int(part) for part in parts)
+
         shards = get("SHARD_COUNT")
         auto_shard = shards is not None and shards.lower() == "auto"
         shard_count = None if shards is None or auto_shard else int(number("SHARD_COUNT", int) or 0) or None
@@ -143,7 +154,7 @@ class Settings:
             knowledge=get("KNOWLEDGE"),
             data_dir=Path(get("DATA") or "data"),
             guild_id=snowflake("GUILD_ID"),
-            curator_role_id=snowflake("CURATOR_ROLE_ID"),
+            curator_role_ids=snowflakes("CURATOR_ROLE_ID"),
             curator_channel_id=snowflake("CURATOR_CHANNEL_ID"),
             log_level=level,
             shard_count=shard_count,

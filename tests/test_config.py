@@ -30,6 +30,7 @@ def test_shard_ranges(raw: str, ids: tuple[int, ...]) -> None:
         ({"STORYBOT_SHARD_COUNT": "4", "STORYBOT_SHARD_IDS": "3-1"}, "runs backwards"),
         ({"STORYBOT_SHARD_COUNT": "4", "STORYBOT_SHARD_IDS": "one"}, "such as 0-3 or 4,5"),
         ({"STORYBOT_DATABASE_URL": "mysql://x"}, "postgresql://"),
+        ({"STORYBOT_CURATOR_ROLE_ID": "123, Curators"}, "Discord ids separated by commas"),
     ],
 )
 def test_bad_settings_name_the_variable_and_the_fix(env: dict[str, str], says: str) -> None:
@@ -71,3 +72,18 @@ def test_a_heartbeat_a_moment_ahead_of_the_clock_reads_as_now(tmp_path: Path) ->
     path = tmp_path / "heartbeat"  # times are stored to the millisecond, so may round up
     path.write_text(json.dumps({"shards": {"0": time.time() + 0.0004}}))
     assert check_heartbeat(path, 30) == (True, "healthy: last heartbeat 0s ago")
+
+
+@pytest.mark.parametrize(
+    "raw, ids",
+    [
+        ("", frozenset()),
+        ("111", frozenset({111})),
+        ("111,222", frozenset({111, 222})),
+        (" 111 , 222 333 ", frozenset({111, 222, 333})),
+    ],
+)
+def test_curator_roles_are_one_or_more_ids(raw: str, ids: frozenset[int]) -> None:
+    """One curator role per server the bot serves: role ids are unique across Discord, so a member
+    holding any of them curates (tests/e2e/test_curation.py checks it on two servers)."""
+    assert Settings.from_env({"STORYBOT_CURATOR_ROLE_ID": raw}).curator_role_ids == ids

@@ -52,13 +52,14 @@ class NotCurator(app_commands.CheckFailure):
 
 
 def is_curator(bot: StoryBot, interaction: discord.Interaction[Any]) -> bool:
-    """The configured curator role, or Manage Server when no role is configured."""
+    """One of the configured curator roles (one per server the bot serves), or Manage Server when
+    none is configured."""
     member = interaction.user
     if interaction.guild_id is None or not isinstance(member, discord.Member):
         return False
-    role_id = bot.settings.curator_role_id
-    if role_id is not None:
-        return member.get_role(role_id) is not None
+    roles = bot.settings.curator_role_ids
+    if roles:
+        return any(member.get_role(role) is not None for role in roles)
     return interaction.permissions.manage_guild
 
 
@@ -233,7 +234,7 @@ class CurateCog(commands.Cog):
         self.bot = bot
         self.drafts: dict[int, Draft] = {}  # user id -> the last form that was refused, to retry
         self.open_forms = OpenForms()  # forms shown by this process, until they time out
-        if bot.settings.curator_role_id is not None:
+        if bot.settings.curator_role_ids:
             # Curators are a role: members without Manage Server must see /kb too (each
             # command and button checks the role; the default permission is only a UI hint).
             self.kb.default_permissions = None

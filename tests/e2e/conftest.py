@@ -80,7 +80,7 @@ def settings_for(fake: FakeDiscord, knowledge: Path, data: Path, **changes: Any)
         knowledge=str(knowledge),
         data_dir=data,
         guild_id=fake.guild_id,
-        curator_role_id=fake.curators_role_id,
+        curator_role_ids=frozenset({fake.curators_role_id}),
         api_base=fake.api_base,
         gateway_url=fake.gateway_url,
         reload_interval_s=0.2,

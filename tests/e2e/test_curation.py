@@ -182,7 +182,7 @@ async def test_an_id_made_from_the_question_ends_on_a_whole_word(
 async def test_without_a_curator_role_kb_is_offered_to_server_managers(
     fake: FakeDiscord, settings: Settings
 ) -> None:
-    running = await start_bot(replace(settings, curator_role_id=None))
+    running = await start_bot(replace(settings, curator_role_ids=frozenset()))
     try:
         kb_command = next(c for c in fake.commands[fake.guild_id] if c["name"] == "kb")
         assert int(kb_command["default_member_permissions"]) == 1 << 5
@@ -334,3 +334,25 @@ async def test_an_edit_made_meanwhile_on_another_bot_process_is_not_overwritten(
         finally:
             proc.terminate()
             await asyncio.to_thread(proc.wait, 15)
+
+
+async def test_each_listed_curator_role_curates(fake: FakeDiscord, settings: Settings) -> None:
+    """STORYBOT_CURATOR_ROLE_ID may list one role per server the bot serves: a member holding any
+    listed role curates; the same member is refused once their role is no longer listed."""
+    from bot.adapter.curate import NOT_CURATOR
+
+    another_servers_role = 555000000000000001
+    running = await start_bot(
+        replace(settings, curator_role_ids=frozenset({another_servers_role, fake.curators_role_id}))
+    )
+    try:
+        form = await kb(fake, "add")
+        assert form.json["type"] == 9  # the form (a modal): this member curates
+    finally:
+        await running.stop()
+    running = await start_bot(replace(settings, curator_role_ids=frozenset({another_servers_role})))
+    try:
+        refused = await fake.wait_for_reply(await fake.slash_command("kb add", roles=CURATOR_ROLES), T)
+        assert refused.json["data"]["content"] == NOT_CURATOR
+    finally:
+        await running.stop()
