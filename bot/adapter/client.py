@@ -17,6 +17,7 @@ from bot.adapter.curate import NOT_CURATOR, CurateCog, NotCurator
 from bot.adapter.replies import NO_PINGS, problems_text, send_kwargs
 from bot.config import Settings
 from bot.core.errors import KnowledgeError, StorageError
+from bot.core.postgres import ChangeListener
 from bot.core.ratelimit import Cooldown
 from bot.core.service import StoryService
 from bot.core.state import Feedback
@@ -97,6 +98,9 @@ class StoryBot(commands.Bot):
         self.button_handlers: dict[str, Any] = {}
         self.menu_handlers: dict[str, Any] = {}
         self.last_reload_error: KnowledgeError | None = None
+        self._checking = asyncio.Lock()  # one look for knowledge changes at a time
+        self._listener: ChangeListener | None = None
+        self._heard: set[asyncio.Task[None]] = set()
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(StoryButton, StoryMenu)
@@ -105,7 +109,26 @@ class StoryBot(commands.Bot):
         await self.sync_commands()
         self.watch_knowledge.change_interval(seconds=self.settings.reload_interval_s)
         self.watch_knowledge.start()
+        if self.service.database is not None:  # several processes: hear the others' changes at once
+            loop = asyncio.get_running_loop()
+
+            def heard() -> None:  # on the listener's thread: hand over to the bot's loop
+                loop.call_soon_threadsafe(self._knowledge_changed)
+
+            self._listener = ChangeListener(self.service.database.db.url, heard)
+            self._listener.start()
         self.heartbeat.start()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.stop)
+        await super().close()
+
+    def _knowledge_changed(self) -> None:
+        """Another process committed a change (its NOTIFY): look now rather than at the next poll."""
+        task = asyncio.create_task(self.check_knowledge())
+        self._heard.add(task)
+        task.add_done_callback(self._heard.discard)
 
     def prepare_commands(self) -> None:
         """Lay the command tree out as it is registered: with a guild configured, every command
@@ -215,7 +238,16 @@ class StoryBot(commands.Bot):
 
     @tasks.loop(seconds=2.0)
     async def watch_knowledge(self) -> None:
+        """Look for knowledge changes every `reload_interval_s` (the files, or the database's
+        revision: what a listener missed while its connection was down)."""
+        await self.check_knowledge()
+
+    async def check_knowledge(self) -> None:
         """Reload the knowledge base when its files change; keep the last good one if broken."""
+        async with self._checking:
+            await self._check_knowledge()
+
+    async def _check_knowledge(self) -> None:
         try:
             kb = await asyncio.to_thread(self.service.reload_if_changed)
         except StorageError as error:  # the database is unreachable: nothing to tell curators yet

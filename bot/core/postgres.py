@@ -5,10 +5,11 @@
 - votes and the unanswered list (`PostgresFeedback`, the same methods as the SQLite store);
 - the curators' entries, as rows and an append-only log of revisions (`PostgresKnowledge`).
   The knowledge folder still holds the story, the article and the synonyms (they come with the
-  image); on first start its entries seed the empty database. Every process polls the latest
-  revision number and reloads when it moves, so a change made anywhere is served everywhere
-  within a poll interval; a revision that does not validate is never served (the last good
-  base keeps serving).
+  image); on first start its entries seed the empty database. Every change NOTIFYs on commit and
+  every process listens (`ChangeListener`), so a change made anywhere is served everywhere at
+  once; each process also polls the latest revision number, which catches what a listener
+  missed while its connection was down. A revision that does not validate is never served (the
+  last good base keeps serving).
 
 The schema is versioned SQL (`MIGRATIONS`), applied on start under an advisory lock, so two
 processes starting at once migrate once. Connections come from psycopg's pool, which replaces a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -164,6 +166,58 @@ class Database:
 
 
 # ------------------------------------------------------------------------------ feedback
+
+
+class ChangeListener:
+    """Calls `on_change` soon after any process commits a change to the knowledge (LISTEN on the
+    channel each change NOTIFYs), so a curator's edit on one process is served by the others at
+    once instead of at their next poll. The poll stays: it is what catches a change made while
+    this connection was down (the listener reconnects every `RETRY_S` until it is back).
+
+    `on_change` runs on the listener's own thread and must only hand the work over."""
+
+    RETRY_S = 1.0
+    WAIT_S = 0.5
+    """How long one wait for notifications lasts before `stop` is looked at again."""
+
+    def __init__(self, url: str, on_change: Callable[[], None]) -> None:
+        self.url = url
+        self.on_change = on_change
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="storybot-listen", daemon=True)
+        self.listening = threading.Event()
+        """Set while a connection is listening (for tests and health)."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self.listening.set()
+                    while not self._stop.is_set():
+                        if any(True for _ in conn.notifies(timeout=self.WAIT_S, stop_after=1)):
+                            self.on_change()
+            except psycopg.Error as error:
+                if self.listening.is_set():
+                    log.warning(
+                        "stopped listening for knowledge changes (%s); polling until it is back", error
+                    )
+                self.listening.clear()
+                self._stop.wait(self.RETRY_S)
+            except Exception:  # a bug in on_change must not end the listener for good
+                log.exception("the knowledge change listener failed; starting it again")
+                self.listening.clear()
+                self._stop.wait(self.RETRY_S)
+        self.listening.clear()
 
 
 class PostgresFeedback:
@@ -358,7 +412,7 @@ class PostgresKnowledge:
                     "INSERT INTO revisions (author, action, entry_id, body) VALUES (%s, %s, %s, %s)",
                     (author, action, entry_id, body),
                 )
-                cur.execute(f"NOTIFY {NOTIFY_CHANNEL}")  # for tools that listen; the bots poll the revision
+                cur.execute(f"NOTIFY {NOTIFY_CHANNEL}")  # heard by every bot's ChangeListener on commit
                 return entry
 
         entry = self.db.retry(attempt)

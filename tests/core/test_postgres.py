@@ -16,7 +16,7 @@ import pytest
 from bot.core.errors import EditConflict, KnowledgeError
 from bot.core.feedback import FeedbackStore
 from bot.core.knowledge import load_knowledge
-from bot.core.postgres import Database, PostgresFeedback, PostgresKnowledge, migrate_sqlite
+from bot.core.postgres import ChangeListener, Database, PostgresFeedback, PostgresKnowledge, migrate_sqlite
 from bot.core.service import StoryService
 from bot.core.state import Feedback
 
@@ -97,6 +97,32 @@ def test_a_change_on_one_process_is_served_by_the_other(db: Database, kb_dir: Pa
     assert two.ask("What did they ride after the train?").best.entry.id == "bus-after-train"  # type: ignore[union-attr]
     assert two.reload_if_changed() is None  # and nothing more until the next change
     assert load_knowledge(kb_dir).get("bus-after-train") is None  # the files are not the store now
+
+
+def test_a_listener_hears_each_change_made_by_another_process(
+    db: Database, kb_dir: Path, database_url: str
+) -> None:
+    """Every change NOTIFYs on commit; a ChangeListener hears it (a bot reloads at once instead of
+    at its next poll). Nothing is heard for a change that was refused, and `stop` ends it."""
+    import threading
+
+    heard = threading.Semaphore(0)
+    listener = ChangeListener(database_url, heard.release)
+    listener.start()
+    try:
+        assert listener.listening.wait(10)
+        other = StoryService(kb_dir, PostgresKnowledge(db, kb_dir))  # another process's service
+        assert not heard.acquire(timeout=0.3)  # seeding an empty base is not a change to serve
+        other.add(NEW, author="curator")
+        assert heard.acquire(timeout=5)
+        with pytest.raises(KnowledgeError):
+            other.add(NEW, author="curator")  # the id exists: refused, nothing committed
+        assert not heard.acquire(timeout=1)
+        other.remove("bus-after-train")
+        assert heard.acquire(timeout=5)
+    finally:
+        listener.stop()
+    assert not listener.listening.is_set()
 
 
 def test_an_edit_over_a_newer_revision_is_refused(db: Database, kb_dir: Path) -> None:

@@ -32,6 +32,11 @@ NEW = {"question": "What did the diplomats ride after the train?", "answer": "A 
        "alternates": "", "id": "bus-after-the-train"}  # fmt: skip
 
 
+RELOAD_INTERVAL_S = 60
+"""The processes' poll for knowledge changes, long on purpose: a curator's change reaches the other
+process through LISTEN/NOTIFY (bot.core.postgres.ChangeListener) well before a poll could."""
+
+
 def body_of(reply: RecordedRequest) -> dict[str, Any]:
     return reply.json.get("data", reply.json) if "/callback" in reply.path else reply.json
 
@@ -117,7 +122,7 @@ class Cluster:
                    "STORYBOT_API_BASE": fake.api_base, "STORYBOT_GATEWAY_URL": fake.gateway_url,
                    "STORYBOT_KNOWLEDGE": str(home / "knowledge"), "STORYBOT_DATA": str(home / "data"),
                    "STORYBOT_SHARD_COUNT": str(shards), "STORYBOT_SHARD_IDS": str(shard),
-                   "STORYBOT_DATABASE_URL": database_url, "STORYBOT_RELOAD_INTERVAL": "1",
+                   "STORYBOT_DATABASE_URL": database_url, "STORYBOT_RELOAD_INTERVAL": str(RELOAD_INTERVAL_S),
                    "STORYBOT_CURATOR_ROLE_ID": str(fake.curators_role_id), "STORYBOT_HEALTH_MAX_AGE": "6",
                    "STORYBOT_COOLDOWN_QUESTIONS": "1000", "STORYBOT_SAME_QUESTION_WINDOW": "0"}  # fmt: skip
             env.pop("STORYBOT_GUILD_ID", None)
