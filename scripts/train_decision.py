@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from fit_projection import Story, fit_projection  # noqa: E402
 
+from benchmarks.quality import story_folder  # noqa: E402
 from bot.core.embedding import PROJECTION_FILE, EmbeddingCache, Projection, default_encoder  # noqa: E402
 from bot.core.evaluation import QuestionSet, load_question_sets  # noqa: E402
 from bot.core.knowledge import load_knowledge  # noqa: E402
@@ -41,7 +42,6 @@ from bot.core.matching import (  # noqa: E402
     pair_terms,
 )
 
-STORIES = ROOT / "tests" / "data" / "stories"
 QUESTIONS = ROOT / "tests" / "data" / "questions"
 PRECISION = 0.90
 """Of the answers given to held-out stories' questions (in scope or not), at least this share is right."""
@@ -57,11 +57,6 @@ C = 0.05
 """Inverse regularisation strength of the logistic regression (strong: ~230 inputs)."""
 CLIP = 0.5
 """Features are clipped to their 0.5th-99.5th percentiles in training (and so at run time)."""
-
-
-def story_folder(story: str) -> Path:
-    """The knowledge folder of a story: the shipped one, or one of the corpus stories."""
-    return ROOT / "knowledge" if story == "diplomats" else STORIES / story
 
 
 def projection_data(story: str, sets: list[QuestionSet]) -> Story:

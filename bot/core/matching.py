@@ -101,6 +101,7 @@ FEATURES = (
     "sem_qa",  # cosine to the entry's question and answer read together
     "sem_centroid",  # cosine to the mean of the entry's phrasing vectors: the entry's gist
     "length",  # log of the question's word count: long chatty messages score lower everywhere
+    "phrasings",  # log of the entry's phrasing count: the best of 20 phrasings is close by chance
     # Word by word (each word's vector from `WordVectors`; a term the entry uses counts 1):
     "word_gap",  # weighted mean of 1 - each term's best cosine to one of the entry's words
     "word_min",  # the lowest of those best cosines: the question word least like the entry's
@@ -453,6 +454,7 @@ class Matcher:
                 "sem_z": (float(per_entry[index]) - centre) / spread,
                 "answer_z": (float(answer_sims[k]) - answer_centre) / answer_spread,
                 "length": length,
+                "phrasings": math.log(last - first),
                 "sem_centroid": float(self._centroids[index] @ q),
                 "sem_qa": float(self._qa_vectors[index] @ q),
                 "proj_phrasing": float(projected[index]),

@@ -4,6 +4,7 @@ stage on its own (the lexical reading and its guards, the decision model)."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import defaultdict
 
@@ -246,6 +247,19 @@ def test_the_projected_similarities_are_the_model_s_own_through_the_projection(k
     assert any(abs(f["proj_phrasing"] - f["sem_phrasing"]) > 0.01 for _, f, _ in rows)
     best = max(rows, key=lambda row: row[1]["proj_phrasing"])
     assert kb.entries[best[0]].type == "how-far"
+
+
+def test_the_phrasing_count_is_a_feature_so_rich_and_lean_bases_are_read_alike(kb: KnowledgeBase) -> None:
+    """The best of twenty phrasings is close to any question more often than the best of four:
+    each candidate carries how many phrasings its entry has, and a base cut to fewer phrasings
+    reports the fewer."""
+    question = "roughly how far did they shove the cart"
+    for base in (kb, cut(kb, 1)):
+        rows = Matcher(base).candidates(question)[1]
+        assert rows
+        for index, features, _ in rows:
+            assert features["phrasings"] == pytest.approx(math.log(len(base.entries[index].phrasings)))
+    assert max(len(e.phrasings) for e in cut(kb, 1).entries) == 2
 
 
 HOSTILE = [
