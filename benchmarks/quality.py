@@ -1,6 +1,11 @@
 """Answer quality on stories the matcher was not trained on: one command, one table.
 
     python benchmarks/quality.py            # prints the table and writes docs/quality.md
+    python benchmarks/quality.py --holdout  # the holdout stories instead: to judge a change by
+
+`--holdout` prints StoryBot's figures on the `holdout` question sets (stories never trained on,
+with rich bases like the shipped one), on each story's base and on it cut to question + 3
+alternates, and writes nothing: run it before and after a change, before any test set is run.
 
 Every figure here is on `test` question sets (tests/data/questions/*/*.yaml with `split: test`),
 about stories whose questions the decision model never saw (`suez`, a story with a curator-sized
@@ -138,8 +143,40 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def holdout_table(sets: Sequence[QuestionSet]) -> str:
+    """StoryBot on the holdout stories, each on its base and on the base cut, pooled last."""
+    lines = [
+        "| holdout story | base | in scope | answered right | wrong answers | out of scope | refused |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    reports: dict[str, list[Report]] = {"full": [], "cut": []}
+    for story in sorted({s.story for s in sets if s.split == "holdout"}):
+        cases = [c for s in sets if s.split == "holdout" and s.story == story for c in s.cases]
+        kb = load_knowledge(story_folder(story))
+        for base, knowledge in (("full", kb), ("cut", cut(kb))):
+            report = evaluate(Matcher(knowledge), cases)
+            reports[base].append(report)
+            f = Figures.of(report)
+            lines.append(
+                f"| {story} | {base} | {f.in_scope} | {pct(f.right)} | {pct(f.wrong)} | {f.out_of_scope} | {pct(f.refused)} |"
+            )
+    for base, parts in reports.items():
+        inside = sum(r.in_scope.count() for r in parts)
+        outside = sum(r.out_of_scope.count() for r in parts)
+        right = sum(sum(r.in_scope.passed.values()) for r in parts) / max(inside, 1)
+        wrong = sum(r.wrong for r in parts) / max(inside, 1)
+        refused = sum(sum(r.out_of_scope.passed.values()) for r in parts) / max(outside, 1)
+        lines.append(
+            f"| pooled | {base} | {inside} | {pct(right)} | {pct(wrong)} | {outside} | {pct(refused)} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     sets = load_question_sets(QUESTIONS)
+    if "--holdout" in (argv if argv is not None else sys.argv[1:]):
+        print(holdout_table(sets))
+        return 0
     test = [s for s in sets if s.split == "test"]
     tuning = [s for s in sets if s.split in ("train", "dev")]
     matchers = {

@@ -133,11 +133,15 @@ class QuestionSet:
     path: Path
     story: str
     writer: str
-    split: str  # train, dev or test
+    split: str  # one of SPLITS
     cases: tuple[Case, ...]
 
 
-SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "dev", "holdout", "test")
+"""train: the projection and the decision model are fitted on it; dev: a story whose failures were
+read for feature work, then fitted on too; holdout: never fitted on, for judging a change before
+any test set is run (figures and failures may be read); test: figures only, never trained on,
+failures never read."""
 
 
 def load_question_set(path: Path | str) -> QuestionSet:

@@ -3,6 +3,7 @@ stage on its own (the lexical reading and its guards, the decision model)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from benchmarks.quality import cut, story_folder
 from bot.core.embedding import Projection
-from bot.core.evaluation import QuestionSet, evaluate, load_question_sets
+from bot.core.evaluation import SPLITS, QuestionSet, evaluate, load_question_sets
 from bot.core.knowledge import KnowledgeBase, load_knowledge
 from bot.core.lexical import GUARDS, question_type, stem, words
 from bot.core.matching import (
@@ -76,20 +77,22 @@ def test_splits_are_apart_by_story_and_writer(sets: list[QuestionSet]) -> None:
         by_split[qs.split].add(qs.story)
         writers[qs.split].add(qs.writer)
     assert by_split["train"] and by_split["test"]
-    for one, other in (("train", "dev"), ("train", "test"), ("dev", "test")):
+    for one, other in itertools.combinations(SPLITS, 2):
         assert not by_split[one] & by_split[other], (one, other)
         assert not writers[one] & writers[other], (one, other)
     assert "diplomats" in by_split["test"], "the shipped story is a test story: never trained on"
 
 
-def test_rich_stories_only_train(sets: list[QuestionSet]) -> None:
-    assert {qs.split for qs in sets if qs.story in RICH_STORIES} == {"train"}
+def test_rich_stories_are_never_test_stories(sets: list[QuestionSet]) -> None:
+    """A rich base is there to learn from (train) or to judge rich-base changes by (holdout)."""
+    assert {qs.split for qs in sets if qs.story in RICH_STORIES} == {"train", "holdout"}
 
 
-def test_the_decision_model_never_saw_a_test_story(sets: list[QuestionSet]) -> None:
+def test_the_decision_model_never_saw_a_test_or_holdout_story(sets: list[QuestionSet]) -> None:
     decision = json.loads(DECISION_FILE.read_text())
     trained = {name.split("/")[0] for name in decision["trained_on"]}
-    assert trained and not trained & {qs.story for qs in sets if qs.split == "test"}
+    unseen = {qs.story for qs in sets if qs.split in ("holdout", "test")}
+    assert trained and unseen and not trained & unseen
 
 
 def test_every_set_has_every_style_and_real_entries(sets: list[QuestionSet]) -> None:
@@ -103,9 +106,11 @@ def test_every_set_has_every_style_and_real_entries(sets: list[QuestionSet]) -> 
         assert not unknown, (qs.path, unknown)
 
 
-RICH_STORIES = {"blackhole", "concorde", "marathon", "berlinwall"}
-"""Training stories with a rich base (12-18 alternates an entry, like the shipped story's), so the
-decision model learns from both kinds of base; every other corpus story is curator-sized."""
+RICH_STORIES = {"blackhole", "concorde", "marathon", "berlinwall", "curiosity", "millau"}
+"""Stories with a rich base (12-18 alternates an entry, like the shipped story's): four train
+stories, so the decision model learns from both kinds of base, and two holdout stories
+(`curiosity`, `millau`), to judge a change for the shipped base on before any test set is run.
+Every other corpus story is curator-sized."""
 
 
 def test_corpus_stories_are_curator_sized_or_marked_rich() -> None:
@@ -393,3 +398,20 @@ def test_words_are_casefolded_without_apostrophes(text: str) -> None:
     for w in words(text):
         assert w == w.casefold() and "'" not in w and w
         assert stem(w) == stem(w.casefold())
+
+
+def test_the_holdout_table_reports_each_base_and_the_pool(sets: list[QuestionSet]) -> None:
+    """`benchmarks/quality.py --holdout`: what a change for the shipped base is judged by."""
+    from benchmarks.quality import holdout_table
+
+    one = [qs for qs in sets if qs.split == "holdout"][:1]
+    table = holdout_table(one)
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
+    story = one[0].story
+    assert [[c.strip() for c in r] for r in rows] == [
+        [story, "full"],
+        [story, "cut"],
+        ["pooled", "full"],
+        ["pooled", "cut"],
+    ]
+    assert all(re.search(r"\d+\.\d%", line) for line in table.splitlines()[2:])
