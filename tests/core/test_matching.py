@@ -106,8 +106,17 @@ def test_every_set_has_every_style_and_real_entries(sets: list[QuestionSet]) -> 
         assert not unknown, (qs.path, unknown)
 
 
-RICH_STORIES = {"blackhole", "concorde", "marathon", "berlinwall", "curiosity", "millau"}
-"""Stories with a rich base (12-18 alternates an entry, like the shipped story's): four train
+RICH_STORIES = {
+    "blackhole",
+    "concorde",
+    "marathon",
+    "berlinwall",
+    "solarimpulse",
+    "mandela",
+    "curiosity",
+    "millau",
+}
+"""Stories with a rich base (12-18 alternates an entry, like the shipped story's): six train
 stories, so the decision model learns from both kinds of base, and two holdout stories
 (`curiosity`, `millau`), to judge a change for the shipped base on before any test set is run.
 Every other corpus story is curator-sized."""
