@@ -4,8 +4,9 @@
     python benchmarks/quality.py --holdout  # the holdout stories instead: to judge a change by
 
 `--holdout` prints StoryBot's figures on the `holdout` question sets (stories never trained on,
-with rich bases like the shipped one), on each story's base and on it cut to question + 3
-alternates, and writes nothing: run it before and after a change, before any test set is run.
+some with rich bases like the shipped one, some curator-sized), on each story's base and on it cut
+to question + 3 alternates, pooled by kind of base, and writes nothing: run it before and after a
+change, before any test set is run.
 
 Every figure here is on `test` question sets (tests/data/questions/*/*.yaml with `split: test`),
 about stories whose questions the decision model never saw (`suez`, a story with a curator-sized
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -143,31 +145,40 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+RICH_ALTERNATES = 10
+"""A base whose entries have this many alternates or more (the median) is pooled as rich."""
+
+
 def holdout_table(sets: Sequence[QuestionSet]) -> str:
-    """StoryBot on the holdout stories, each on its base and on the base cut, pooled last."""
+    """StoryBot on the holdout stories, each on its base and on the base cut; then pooled by kind
+    of base (rich like the shipped one, or curator-sized), since the two are judged apart."""
     lines = [
         "| holdout story | base | in scope | answered right | wrong answers | out of scope | refused |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    reports: dict[str, list[Report]] = {"full": [], "cut": []}
+    reports: dict[tuple[str, str], list[Report]] = defaultdict(list)
     for story in sorted({s.story for s in sets if s.split == "holdout"}):
         cases = [c for s in sets if s.split == "holdout" and s.story == story for c in s.cases]
         kb = load_knowledge(story_folder(story))
+        counts = sorted(len(e.alternates) for e in kb.entries)
+        kind = "rich" if counts and counts[len(counts) // 2] >= RICH_ALTERNATES else "curator-sized"
         for base, knowledge in (("full", kb), ("cut", cut(kb))):
             report = evaluate(Matcher(knowledge), cases)
-            reports[base].append(report)
+            reports[kind, base].append(report)
             f = Figures.of(report)
             lines.append(
                 f"| {story} | {base} | {f.in_scope} | {pct(f.right)} | {pct(f.wrong)} | {f.out_of_scope} | {pct(f.refused)} |"
             )
-    for base, parts in reports.items():
+    for (kind, base), parts in sorted(
+        reports.items(), key=lambda item: (item[0][0] != "rich", item[0][1] != "full")
+    ):
         inside = sum(r.in_scope.count() for r in parts)
         outside = sum(r.out_of_scope.count() for r in parts)
         right = sum(sum(r.in_scope.passed.values()) for r in parts) / max(inside, 1)
         wrong = sum(r.wrong for r in parts) / max(inside, 1)
         refused = sum(sum(r.out_of_scope.passed.values()) for r in parts) / max(outside, 1)
         lines.append(
-            f"| pooled | {base} | {inside} | {pct(right)} | {pct(wrong)} | {outside} | {pct(refused)} |"
+            f"| pooled, {kind} ({len(parts)}) | {base} | {inside} | {pct(right)} | {pct(wrong)} | {outside} | {pct(refused)} |"
         )
     return "\n".join(lines)
 

@@ -411,18 +411,24 @@ def test_words_are_casefolded_without_apostrophes(text: str) -> None:
         assert stem(w) == stem(w.casefold())
 
 
-def test_the_holdout_table_reports_each_base_and_the_pool(sets: list[QuestionSet]) -> None:
-    """`benchmarks/quality.py --holdout`: what a change for the shipped base is judged by."""
+def test_the_holdout_table_reports_each_base_and_pools_by_kind(sets: list[QuestionSet]) -> None:
+    """`benchmarks/quality.py --holdout`: what a change is judged by, rich and curator-sized apart."""
     from benchmarks.quality import holdout_table
 
-    one = [qs for qs in sets if qs.split == "holdout"][:1]
-    table = holdout_table(one)
-    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
-    story = one[0].story
-    assert [[c.strip() for c in r] for r in rows] == [
-        [story, "full"],
-        [story, "cut"],
-        ["pooled", "full"],
-        ["pooled", "cut"],
+    holdout = [qs for qs in sets if qs.split == "holdout"]
+    rich = next(qs for qs in holdout if qs.story in RICH_STORIES)
+    plain = next(qs for qs in holdout if qs.story not in RICH_STORIES)
+    table = holdout_table([rich, plain])
+    rows = [[c.strip() for c in line.split("|")[1:3]] for line in table.splitlines()[2:]]
+    first, second = sorted([rich.story, plain.story])
+    assert rows == [
+        [first, "full"],
+        [first, "cut"],
+        [second, "full"],
+        [second, "cut"],
+        ["pooled, rich (1)", "full"],
+        ["pooled, rich (1)", "cut"],
+        ["pooled, curator-sized (1)", "full"],
+        ["pooled, curator-sized (1)", "cut"],
     ]
     assert all(re.search(r"\d+\.\d%", line) for line in table.splitlines()[2:])
