@@ -436,6 +436,15 @@ def _strip_meta(value: Any) -> Any:
     return value
 
 
+def _scalar_kind(value: Any) -> str:
+    """How YAML read an unquoted scalar that is not text, in a curator's words."""
+    if isinstance(value, bool):
+        return "yes/no"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a date"
+
+
 def _text(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -512,6 +521,17 @@ class _EntryChecker:
         items: list[str] = []
         for i, item in enumerate(value, 1):
             # collapse_whitespace (see _compare_form); empty exactly when item.strip() is.
+            if isinstance(item, bool | int | float | datetime | date):
+                # YAML reads 1918, 3.5, yes and 2017-08-21 as numbers, booleans and dates; the
+                # curator's exact spelling is lost, so ask for quotes rather than guess it back.
+                self._problem(
+                    f"item {i} of '{name}' reads as {_scalar_kind(item)} ({_text(item)}), not text; "
+                    f'put it in quotes, e.g. "{_text(item)}"',
+                    raw,
+                    name,
+                    where,
+                )
+                continue
             item = " ".join(item.split()) if isinstance(item, str) else ""
             if not item:
                 self._problem(f"item {i} of '{name}' must be non-empty text", raw, name, where)

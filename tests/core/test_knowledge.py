@@ -91,6 +91,14 @@ def test_article_copy_is_the_shared_article() -> None:
             f"- id: x\n  question: {'Q' * 250}?\n  answer: A.\n  source: Sorokin\n",
             ["zz-test.yaml:2:", "keep it under 200"],
         ),
+        (
+            "- id: x\n  question: Q?\n  alternates: [yes, other words]\n  answer: A.\n  source: Sorokin\n  tags: [trolley, 1918]\n",
+            [
+                "item 1 of 'alternates' reads as yes/no (True)",
+                "item 2 of 'tags' reads as a number (1918)",
+                'quotes, e.g. "1918"',
+            ],
+        ),
         ("- id: x\n  question: [unclosed\n", ["invalid YAML", "zz-test.yaml:"]),
         ("- !!python/object:os.system\n  id: x\n", ["not allowed", "zz-test.yaml:1"]),
         ("id: x\nquestion: Q?\n", ["must hold a list of entries"]),
