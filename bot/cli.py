@@ -19,10 +19,12 @@ from bot import __version__
 from bot.core import wording
 from bot.core.errors import KnowledgeError
 from bot.core.knowledge import (
+    FEW_PHRASINGS,
     SYNONYMS_FILE,
     KnowledgeBase,
     load_knowledge,
     resolve_knowledge_dir,
+    thin_entries,
     uncited_sentences,
 )
 from bot.core.matching import DecisionModel, Result, synonym_clashes
@@ -166,6 +168,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"groups, every source found in the article (version {kb.story.version})"
         + (f"; {len(warnings)} warning(s)" if warnings else "")
     )
+    if thin := thin_entries(kb):
+        shown = ", ".join(f"{e.id} ({len(e.phrasings)})" for e in thin[:5])
+        print(
+            f"note: {len(thin)} of {len(kb)} entries have fewer than {FEW_PHRASINGS} phrasings "
+            f"(question + alternates): {shown}{f' and {len(thin) - 5} more' if len(thin) > 5 else ''}. Readers' questions "
+            "in other words are answered more often when an entry has more: add the ways people "
+            "really ask (short, chatty, in other words). docs/curating.md says how much it pays."
+        )
     return EXIT_OK
 
 

@@ -82,6 +82,20 @@ def test_validate_and_coverage_on_the_shipped_knowledge() -> None:
     assert done.returncode == 0 and done.stdout.startswith("0 article sentence")
 
 
+def test_validate_names_the_entries_that_another_phrasing_would_help(kb_dir: Path) -> None:
+    done = storybot("validate", "--knowledge", str(kb_dir))
+    assert "note:" not in done.stdout  # every shipped entry has 15 phrasings or more
+    (kb_dir / "entries" / "thin.yaml").write_text(
+        "- id: thin-one\n  question: How did Sorokin get home?\n  alternates: [sorokin route home]\n"
+        "  answer: A.\n  source: Sorokin\n",
+        encoding="utf-8",
+    )
+    done = storybot("validate", "--knowledge", str(kb_dir))
+    assert done.returncode == 0, done.stderr  # advice, not a problem
+    note = next(line for line in done.stdout.splitlines() if line.startswith("note:"))
+    assert "1 of 64 entries have fewer than 10 phrasings" in note and "thin-one (2)" in note
+
+
 def test_validate_reports_every_problem_and_exits_1(kb_dir: Path) -> None:
     (kb_dir / "entries" / "bad.yaml").write_text(
         "- id: one\n  question: Q?\n  answer: A.\n  source: Not in the article\n"

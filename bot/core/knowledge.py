@@ -892,6 +892,16 @@ def _coverage_key(sentence: str) -> str:
     return " ".join(re.findall(r"\w+", text))
 
 
+FEW_PHRASINGS = 10
+"""An entry with fewer phrasings (its question and alternates) than this is answered less often:
+docs/curating.md, "How many phrasings an entry needs", has the measurements."""
+
+
+def thin_entries(kb: KnowledgeBase, at_least: int = FEW_PHRASINGS) -> list[Entry]:
+    """Entries with fewer than `at_least` phrasings, fewest first: where another alternate pays."""
+    return sorted((e for e in kb.entries if len(e.phrasings) < at_least), key=lambda e: len(e.phrasings))
+
+
 def uncited_sentences(kb: KnowledgeBase) -> list[str]:
     """Distinct article sentences that no entry's source cites (repeated captions count once)."""
     from rapidfuzz import fuzz
