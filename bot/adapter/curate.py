@@ -20,6 +20,7 @@ from bot.adapter.replies import Reply, echo, send_kwargs
 from bot.core.errors import EditConflict, FilesBroken, KnowledgeError
 from bot.core.feedback import QuestionGroup
 from bot.core.knowledge import (
+    FEW_PHRASINGS,
     MAX_ANSWER_CHARS,
     MAX_QUESTION_CHARS,
     Entry,
@@ -29,6 +30,18 @@ from bot.core.knowledge import (
 
 if TYPE_CHECKING:
     from bot.adapter.client import StoryBot
+
+
+def thin_hint(entry: Entry) -> str:
+    """A nudge when an entry has few phrasings: readers in other words find it less often."""
+    n = len(entry.phrasings)
+    if n >= FEW_PHRASINGS:
+        return ""
+    return (
+        f" It has {n} phrasing{'s' if n != 1 else ''}: readers who ask in other words get answers "
+        f"more often from an entry with {FEW_PHRASINGS} or more (add some with `/kb alias`)."
+    )
+
 
 log = logging.getLogger(__name__)
 
@@ -406,10 +419,10 @@ class CurateCog(commands.Cog):
             if base is None:
                 raw["id"] = values.get("id", "").strip() or slugify(raw["question"], service.kb.by_id)
                 entry = await save_in_time(interaction, service.add, raw, author=author_of(interaction))
-                done = f"Added `{entry.id}`; I answer it from now on."
+                done = f"Added `{entry.id}`; I answer it from now on." + thin_hint(entry)
             else:
                 entry = await save_in_time(interaction, service.update, base.id, raw, expected=base)
-                done = f"Saved `{entry.id}`."
+                done = f"Saved `{entry.id}`." + thin_hint(entry)
         except EditConflict as conflict:
             reopen = StoryButton("reedit", conflict.entry_id, label="Reopen with the current text")
             await send_private(interaction, content=conflict_text(conflict, values), view=view_of(reopen))

@@ -121,6 +121,8 @@ async def test_someone_else_submitting_a_curators_form_does_not_spoil_it(
     assert saved["content"].startswith("Added `"), saved["content"]
     added = storybot.bot.service.kb.get(saved["content"].split("`")[1])
     assert added is not None and added.answer == NEW_ENTRY["answer"]
+    # One phrasing: the reply says more would help, and how to add them.
+    assert "It has 1 phrasing:" in saved["content"] and "`/kb alias`" in saved["content"]
 
 
 async def test_broken_files_are_not_blamed_on_the_curators_entry(
