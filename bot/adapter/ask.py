@@ -68,6 +68,10 @@ class AskCog(commands.Cog):
                   [(c.entry.id, c.score) for c in result.candidates])  # fmt: skip
         if result.best is not None:
             return answer_reply(self.bot, result.best.entry, asker_id)
+        if result.question and not result.small_talk:
+            # Not answered outright: curators see it in /kb unanswered, where adding it to an
+            # entry as a phrasing is the cheapest way to answer the next reader who asks so.
+            self.remember_unanswered(result.question)
         if result.outcome == "suggest":
             buttons = [
                 StoryButton(
@@ -79,8 +83,6 @@ class AskCog(commands.Cog):
                 for n, c in enumerate(result.suggestions, 1)
             ]
             return Reply(content=replies.suggest_text(result), view=view_of(*buttons))
-        if result.question and not result.small_talk:
-            self.remember_unanswered(result.question)
         return Reply(content=wording.unknown_text(result, self.bot.service.kb))
 
     def remember_unanswered(self, question: str) -> None:

@@ -3,6 +3,7 @@ asker, one answer per question per minute, and did-you-mean choices that belong 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,6 +51,22 @@ async def test_a_picked_suggestion_replaces_the_whole_message(fake: FakeDiscord,
     assert [e["description"] for e in message["embeds"]] == [entry.answer]
     labels = [b.get("label") for b in buttons_of(message)]
     assert labels == ["Helpful", "Not helpful", "Delete"]
+
+
+async def test_a_did_you_mean_question_reaches_the_curators_list(
+    fake: FakeDiscord, storybot: Running
+) -> None:
+    """Not answered outright, so a curator can add it to an entry as a phrasing; an answered
+    question is not listed."""
+    vague = vague_question(storybot)
+    for question in (vague, ASK):
+        await fake.wait_for_reply(await fake.slash_command("ask", {"question": question}), T)
+    for _ in range(100):  # it is listed in the background, after the reply
+        listed = [row.question for row in storybot.bot.feedback.top_unanswered(50)]
+        if vague in listed:
+            break
+        await asyncio.sleep(0.05)
+    assert vague in listed and ASK not in listed
 
 
 async def test_someone_elses_choice_is_answered_privately(fake: FakeDiscord, storybot: Running) -> None:
