@@ -149,6 +149,12 @@ RICH_ALTERNATES = 10
 """A base whose entries have this many alternates or more (the median) is pooled as rich."""
 
 
+def base_kind(kb: KnowledgeBase) -> str:
+    """ "rich" (like the shipped base) or "curator-sized" (question + a few alternates), by the median."""
+    counts = sorted(len(e.alternates) for e in kb.entries)
+    return "rich" if counts and counts[len(counts) // 2] >= RICH_ALTERNATES else "curator-sized"
+
+
 def holdout_table(sets: Sequence[QuestionSet]) -> str:
     """StoryBot on the holdout stories, each on its base and on the base cut; then pooled by kind
     of base (rich like the shipped one, or curator-sized), since the two are judged apart."""
@@ -160,8 +166,7 @@ def holdout_table(sets: Sequence[QuestionSet]) -> str:
     for story in sorted({s.story for s in sets if s.split == "holdout"}):
         cases = [c for s in sets if s.split == "holdout" and s.story == story for c in s.cases]
         kb = load_knowledge(story_folder(story))
-        counts = sorted(len(e.alternates) for e in kb.entries)
-        kind = "rich" if counts and counts[len(counts) // 2] >= RICH_ALTERNATES else "curator-sized"
+        kind = base_kind(kb)
         for base, knowledge in (("full", kb), ("cut", cut(kb))):
             report = evaluate(Matcher(knowledge), cases)
             reports[kind, base].append(report)

@@ -8,6 +8,7 @@ import json
 import math
 import re
 from collections import defaultdict
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -433,3 +434,31 @@ def test_the_holdout_table_reports_each_base_and_pools_by_kind(sets: list[Questi
         ["pooled, curator-sized (1)", "cut"],
     ]
     assert all(re.search(r"\d+\.\d%", line) for line in table.splitlines()[2:])
+
+
+def test_the_curator_loop_adds_only_what_was_not_answered_outright(sets: list[QuestionSet]) -> None:
+    """`benchmarks/curator_loop.py`: a writer's in-scope questions that got no answer outright
+    join their entry; answered and out-of-scope ones do not; the rest of the base is unchanged."""
+    from benchmarks.curator_loop import taught
+    from benchmarks.quality import base_kind, story_folder
+
+    teacher = next(
+        qs
+        for qs in sets
+        if qs.split == "holdout" and base_kind(load_knowledge(story_folder(qs.story))) == "curator-sized"
+    )
+    kb = load_knowledge(story_folder(teacher.story))
+    matcher = Matcher(kb)
+    grown, added = taught(kb, matcher, teacher)
+    new = {(e.id, a) for e in grown.entries for a in e.alternates} - {
+        (e.id, a) for e in kb.entries for a in e.alternates
+    }
+    assert len(new) == added > 0
+    by_question = {c.question: c for c in teacher.cases}
+    for entry_id, question in new:
+        case = by_question[question]
+        assert case.expect == {entry_id} and matcher.match(question).outcome != "answer"
+    assert [
+        replace(e, alternates=e.alternates[: len(o.alternates)])
+        for e, o in zip(grown.entries, kb.entries, strict=True)
+    ] == list(kb.entries)
