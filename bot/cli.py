@@ -210,6 +210,8 @@ def cmd_add(args: argparse.Namespace) -> int:
         raw["tags"] = args.tag
     entry = service.add(raw, author=args.by or os.environ.get("USER") or "cli")
     print(f"Added entry '{entry.id}' to {entry.file}.")
+    if hint := wording.thin_entry_hint(entry, "add them with --alternate, or in the YAML"):
+        print(hint)
     return EXIT_OK
 
 

@@ -129,6 +129,7 @@ def test_add_then_ask_in_another_knowledge_folder(kb_dir: Path) -> None:
         env={"STORYBOT_KNOWLEDGE": str(kb_dir)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "It has 1 phrasing:" in done.stdout and "--alternate" in done.stdout  # more would help
     asked = storybot(
         "ask", "--json", "How many hours did the bus part take?", env={"STORYBOT_KNOWLEDGE": str(kb_dir)}
     )

@@ -17,10 +17,10 @@ from bot.adapter import replies, triage
 from bot.adapter.buttons import StoryButton, view_of
 from bot.adapter.interactions import save_in_time, send_private, show
 from bot.adapter.replies import Reply, echo, send_kwargs
+from bot.core import wording
 from bot.core.errors import EditConflict, FilesBroken, KnowledgeError
 from bot.core.feedback import QuestionGroup
 from bot.core.knowledge import (
-    FEW_PHRASINGS,
     MAX_ANSWER_CHARS,
     MAX_QUESTION_CHARS,
     Entry,
@@ -30,17 +30,6 @@ from bot.core.knowledge import (
 
 if TYPE_CHECKING:
     from bot.adapter.client import StoryBot
-
-
-def thin_hint(entry: Entry) -> str:
-    """A nudge when an entry has few phrasings: readers in other words find it less often."""
-    n = len(entry.phrasings)
-    if n >= FEW_PHRASINGS:
-        return ""
-    return (
-        f" It has {n} phrasing{'s' if n != 1 else ''}: readers who ask in other words get answers "
-        f"more often from an entry with {FEW_PHRASINGS} or more (add some with `/kb alias`)."
-    )
 
 
 log = logging.getLogger(__name__)
@@ -419,10 +408,10 @@ class CurateCog(commands.Cog):
             if base is None:
                 raw["id"] = values.get("id", "").strip() or slugify(raw["question"], service.kb.by_id)
                 entry = await save_in_time(interaction, service.add, raw, author=author_of(interaction))
-                done = f"Added `{entry.id}`; I answer it from now on." + thin_hint(entry)
+                done = f"Added `{entry.id}`; I answer it from now on."
             else:
                 entry = await save_in_time(interaction, service.update, base.id, raw, expected=base)
-                done = f"Saved `{entry.id}`." + thin_hint(entry)
+                done = f"Saved `{entry.id}`."
         except EditConflict as conflict:
             reopen = StoryButton("reedit", conflict.entry_id, label="Reopen with the current text")
             await send_private(interaction, content=conflict_text(conflict, values), view=view_of(reopen))
@@ -437,6 +426,8 @@ class CurateCog(commands.Cog):
             group = await asyncio.to_thread(self.bot.feedback.group_of, unanswered)
             if group is not None:
                 await asyncio.to_thread(self.bot.feedback.forget, group.ids)
+        if hint := wording.thin_entry_hint(entry, "add some with `/kb alias`"):
+            done = f"{done} {hint}"
         embed = replies.entry_embed(entry, root=service.root)
         await send_private(interaction, content=done, embed=embed)
 

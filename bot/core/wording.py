@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.core.knowledge import KnowledgeBase
+    from bot.core.knowledge import Entry, KnowledgeBase
     from bot.core.matching import Result
 
 UNKNOWN = "The article doesn't say that, as far as I can tell."
@@ -50,3 +50,17 @@ def unknown_text(result: Result, kb: KnowledgeBase | None = None) -> str:
     if result.reason == ABOUT_ME_REASON:
         return f"{about_me(kb)} {empty_text(kb)}"
     return f"{UNKNOWN} {UNKNOWN_HINT}"
+
+
+def thin_entry_hint(entry: Entry, add_more: str) -> str:
+    """After a save: a nudge when the entry has few phrasings, since readers who ask in other
+    words find it less often (docs/curating.md). `add_more` says how, in the caller's terms."""
+    from bot.core.knowledge import FEW_PHRASINGS
+
+    n = len(entry.phrasings)
+    if n >= FEW_PHRASINGS:
+        return ""
+    return (
+        f"It has {n} phrasing{'s' if n != 1 else ''}: readers who ask in other words get answers "
+        f"more often from an entry with {FEW_PHRASINGS} or more ({add_more})."
+    )
