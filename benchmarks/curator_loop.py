@@ -37,18 +37,6 @@ def taught(kb: KnowledgeBase, matcher: Matcher, teacher: QuestionSet) -> tuple[K
     return replace(kb, entries=entries), sum(map(len, extra.values()))
 
 
-def pooled(reports: list[Report]) -> Figures:
-    inside = sum(r.in_scope.count() for r in reports)
-    outside = sum(r.out_of_scope.count() for r in reports)
-    return Figures(
-        sum(sum(r.in_scope.passed.values()) for r in reports) / max(inside, 1),
-        sum(r.wrong for r in reports) / max(inside, 1),
-        sum(sum(r.out_of_scope.passed.values()) for r in reports) / max(outside, 1),
-        inside,
-        outside,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     sets = [s for s in load_question_sets(QUESTIONS) if s.split == "holdout"]
     lines = [
@@ -73,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"| {story} | {asker.writer} | {added} | {pct(b.right)} / {pct(b.wrong)} / {pct(b.refused)} "
                 f"| {pct(a.right)} / {pct(a.wrong)} / {pct(a.refused)} |"
             )
-    b, a = pooled(before), pooled(after)
+    b, a = Figures.pooled(before), Figures.pooled(after)
     lines.append(
         f"| pooled ({b.in_scope} in scope, {b.out_of_scope} out) | | | {pct(b.right)} / {pct(b.wrong)} / "
         f"{pct(b.refused)} | {pct(a.right)} / {pct(a.wrong)} / {pct(a.refused)} |"

@@ -2,11 +2,13 @@
 
     python benchmarks/quality.py            # prints the table and writes docs/quality.md
     python benchmarks/quality.py --holdout  # the holdout stories instead: to judge a change by
+    python benchmarks/quality.py --holdout --record  # and write docs/holdout.json (a kept change)
 
 `--holdout` prints StoryBot's figures on the `holdout` question sets (stories never trained on,
 some with rich bases like the shipped one, some curator-sized), on each story's base and on it cut
-to question + 3 alternates, pooled by kind of base, and writes nothing: run it before and after a
-change, before any test set is run.
+to question + 3 alternates, pooled by kind of base, and writes nothing (with `--record`, the pooled
+figures to docs/holdout.json, which the suite guards): run it before and after a change, before
+any test set is run.
 
 Every figure here is on `test` question sets (tests/data/questions/*/*.yaml with `split: test`),
 about stories whose questions the decision model never saw (`suez`, a story with a curator-sized
@@ -67,6 +69,19 @@ class Figures:
     refused: float
     in_scope: int
     out_of_scope: int
+
+    @classmethod
+    def pooled(cls, reports: Sequence[Report]) -> Figures:
+        """Several reports counted as one (each question weighs the same)."""
+        inside = sum(r.in_scope.count() for r in reports)
+        outside = sum(r.out_of_scope.count() for r in reports)
+        return cls(
+            sum(sum(r.in_scope.passed.values()) for r in reports) / max(inside, 1),
+            sum(r.wrong for r in reports) / max(inside, 1),
+            sum(sum(r.out_of_scope.passed.values()) for r in reports) / max(outside, 1),
+            inside,
+            outside,
+        )
 
     @classmethod
     def of(cls, report: Report) -> Figures:
@@ -155,43 +170,72 @@ def base_kind(kb: KnowledgeBase) -> str:
     return "rich" if counts and counts[len(counts) // 2] >= RICH_ALTERNATES else "curator-sized"
 
 
-def holdout_table(sets: Sequence[QuestionSet]) -> str:
-    """StoryBot on the holdout stories, each on its base and on the base cut; then pooled by kind
-    of base (rich like the shipped one, or curator-sized), since the two are judged apart."""
-    lines = [
-        "| holdout story | base | in scope | answered right | wrong answers | out of scope | refused |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    reports: dict[tuple[str, str], list[Report]] = defaultdict(list)
+HOLDOUT_RECORD = ROOT / "docs" / "holdout.json"
+"""The pooled holdout figures (`--holdout --record`), which tests/core/test_matching.py holds every
+change to, as docs/quality.json holds the test figures."""
+
+
+def holdout_reports(
+    sets: Sequence[QuestionSet], wanted: Sequence[tuple[str, str]] | None = None
+) -> dict[tuple[str, str, str], Report]:
+    """StoryBot on each holdout story: (story, kind of base, full or cut) -> report; only the
+    (kind, base) pairs in `wanted` when given."""
+    out: dict[tuple[str, str, str], Report] = {}
     for story in sorted({s.story for s in sets if s.split == "holdout"}):
         cases = [c for s in sets if s.split == "holdout" and s.story == story for c in s.cases]
         kb = load_knowledge(story_folder(story))
         kind = base_kind(kb)
         for base, knowledge in (("full", kb), ("cut", cut(kb))):
-            report = evaluate(Matcher(knowledge), cases)
-            reports[kind, base].append(report)
-            f = Figures.of(report)
-            lines.append(
-                f"| {story} | {base} | {f.in_scope} | {pct(f.right)} | {pct(f.wrong)} | {f.out_of_scope} | {pct(f.refused)} |"
-            )
-    for (kind, base), parts in sorted(
-        reports.items(), key=lambda item: (item[0][0] != "rich", item[0][1] != "full")
-    ):
-        inside = sum(r.in_scope.count() for r in parts)
-        outside = sum(r.out_of_scope.count() for r in parts)
-        right = sum(sum(r.in_scope.passed.values()) for r in parts) / max(inside, 1)
-        wrong = sum(r.wrong for r in parts) / max(inside, 1)
-        refused = sum(sum(r.out_of_scope.passed.values()) for r in parts) / max(outside, 1)
+            if wanted is None or (kind, base) in wanted:
+                out[story, kind, base] = evaluate(Matcher(knowledge), cases)
+    return out
+
+
+def holdout_pooled(reports: dict[tuple[str, str, str], Report]) -> dict[tuple[str, str], tuple[int, Figures]]:
+    """(kind, base) -> (stories, their pooled figures): rich bases first, full before cut."""
+    groups: dict[tuple[str, str], list[Report]] = defaultdict(list)
+    for (_story, kind, base), report in reports.items():
+        groups[kind, base].append(report)
+    order = sorted(groups, key=lambda key: (key[0] != "rich", key[1] != "full"))
+    return {key: (len(groups[key]), Figures.pooled(groups[key])) for key in order}
+
+
+def holdout_table(sets: Sequence[QuestionSet], record: Path | None = None) -> str:
+    """StoryBot on the holdout stories, each on its base and on the base cut; then pooled by kind
+    of base (rich like the shipped one, or curator-sized), since the two are judged apart. With
+    `record`, the pooled figures are written there too."""
+    lines = [
+        "| holdout story | base | in scope | answered right | wrong answers | out of scope | refused |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    reports = holdout_reports(sets)
+    for (story, _kind, base), report in reports.items():
+        f = Figures.of(report)
         lines.append(
-            f"| pooled, {kind} ({len(parts)}) | {base} | {inside} | {pct(right)} | {pct(wrong)} | {outside} | {pct(refused)} |"
+            f"| {story} | {base} | {f.in_scope} | {pct(f.right)} | {pct(f.wrong)} | {f.out_of_scope} | {pct(f.refused)} |"
         )
+    for (kind, base), (n, f) in holdout_pooled(reports).items():
+        lines.append(
+            f"| pooled, {kind} ({n}) | {base} | {f.in_scope} | {pct(f.right)} | {pct(f.wrong)} | {f.out_of_scope} | {pct(f.refused)} |"
+        )
+    if record is not None:
+        figures = {
+            f"{kind}/{base}": {
+                "right": round(f.right, 4),
+                "refused": round(f.refused, 4),
+                "wrong": round(f.wrong, 4),
+            }
+            for (kind, base), (_n, f) in holdout_pooled(reports).items()
+        }
+        record.write_text(json.dumps(figures, indent=2) + "\n")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     sets = load_question_sets(QUESTIONS)
-    if "--holdout" in (argv if argv is not None else sys.argv[1:]):
-        print(holdout_table(sets))
+    args = argv if argv is not None else sys.argv[1:]
+    if "--holdout" in args:
+        print(holdout_table(sets, HOLDOUT_RECORD if "--record" in args else None))
         return 0
     test = [s for s in sets if s.split == "test"]
     tuning = [s for s in sets if s.split in ("train", "dev")]

@@ -167,6 +167,29 @@ def test_figures_on_the_cut_shipped_base_hold(sets: list[QuestionSet], kb: Knowl
     assert report.wrong / report.in_scope.count() <= wrong
 
 
+HOLDOUT_RECORDED = json.loads((ROOT / "docs" / "holdout.json").read_text())
+
+
+def test_figures_on_holdout_stories_hold(sets: list[QuestionSet], capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's holdout rows, pooled by kind of base, within the same tolerance as the test
+    figures (`python benchmarks/quality.py --holdout --record` writes them after a kept change).
+    The curator-sized bases cut to question + 3 alternates are left out: they are those bases."""
+    from benchmarks.quality import holdout_pooled, holdout_reports
+
+    wanted = [("rich", "full"), ("rich", "cut"), ("curator-sized", "full")]
+    pooled = holdout_pooled(holdout_reports(sets, wanted))
+    assert set(pooled) == set(wanted)
+    for (kind, base), (stories, f) in pooled.items():
+        with capsys.disabled():
+            print(
+                f"\nholdout, {kind} ({stories}), {base}: {f.right:.1%} right, {f.wrong:.1%} wrong, {f.refused:.1%} refused"
+            )
+        recorded = HOLDOUT_RECORDED[f"{kind}/{base}"]
+        assert f.right >= recorded["right"] - TOLERANCE
+        assert f.refused >= recorded["refused"] - TOLERANCE
+        assert f.wrong <= recorded["wrong"] + TOLERANCE
+
+
 # ------------------------------------------------------------------ the whole matcher
 
 
