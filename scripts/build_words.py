@@ -23,19 +23,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.core.embedding import WORDS_FILE, Encoder, quantise  # noqa: E402
+from bot.core.embedding import MODEL_DIR, WORDS_FILE, Encoder, quantise  # noqa: E402
 from bot.core.lexical import common_words  # noqa: E402
 
 SIZE = 20_000
 
 
-def main() -> int:
+def build(model: Path = MODEL_DIR, out: Path = WORDS_FILE) -> None:
+    """The table of the model in the folder `model`, written to `out`."""
     ranked = sorted(common_words().items(), key=lambda item: item[1])[:SIZE]
     words = [w for w, _ in ranked]
-    encoder = Encoder()
+    encoder = Encoder(model)
     vectors = np.concatenate([encoder.encode(words[i : i + 512]) for i in range(0, len(words), 512)])
     codes, scales = quantise(vectors)
-    with WORDS_FILE.open("wb") as handle:
+    with out.open("wb") as handle:
         np.savez(  # not compressed: it loads in a few ms
             handle,
             words=np.frombuffer("\n".join(words).encode(), dtype=np.uint8),  # utf-8, one a line
@@ -43,9 +44,11 @@ def main() -> int:
             scales=scales,
             model=np.array(encoder.fingerprint),
         )
-    print(
-        f"wrote {len(words)} words to {WORDS_FILE.relative_to(ROOT)} ({WORDS_FILE.stat().st_size / 1e6:.1f} MB)"
-    )
+    print(f"wrote {len(words)} words to {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+def main() -> int:
+    build()
     return 0
 
 

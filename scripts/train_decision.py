@@ -36,7 +36,14 @@ sys.path.insert(0, str(ROOT))
 from fit_projection import Story, fit_projection  # noqa: E402
 
 from benchmarks.quality import story_folder  # noqa: E402
-from bot.core.embedding import PROJECTION_FILE, EmbeddingCache, Projection, default_encoder  # noqa: E402
+from bot.core.embedding import (  # noqa: E402
+    PROJECTION_FILE,
+    EmbeddingCache,
+    Encoder,
+    Projection,
+    WordVectors,
+    default_encoder,
+)
 from bot.core.evaluation import QuestionSet, load_question_sets  # noqa: E402
 from bot.core.knowledge import load_knowledge  # noqa: E402
 from bot.core.lexical import TermMatcher  # noqa: E402
@@ -67,12 +74,12 @@ CLIP = 0.5
 """Features are clipped to their 0.5th-99.5th percentiles in training (and so at run time)."""
 
 
-def projection_data(story: str, sets: list[QuestionSet]) -> Story:
+def projection_data(story: str, sets: list[QuestionSet], encoder: Encoder | None = None) -> Story:
     """A story's phrasings and questions as the sentence model reads them (the question's tidied
     text, as the matcher encodes it), for fitting the projection."""
     kb = load_knowledge(story_folder(story))
     terms = TermMatcher(kb)
-    cache = EmbeddingCache(default_encoder())
+    cache = EmbeddingCache(encoder or default_encoder())
     owner = [i for i, entry in enumerate(kb.entries) for _ in entry.phrasings]
     ids = [entry.id for entry in kb.entries]
     texts, expect = [], []
@@ -86,10 +93,22 @@ def projection_data(story: str, sets: list[QuestionSet]) -> Story:
     return Story(cache.vectors(phrasings), np.asarray(owner), cache.vectors(texts), expect)
 
 
-def rows(sets: list[QuestionSet], decision: DecisionModel, projection: Projection):
+def rows(
+    sets: list[QuestionSet],
+    decision: DecisionModel,
+    projection: Projection,
+    model: tuple[Encoder, WordVectors] | None = None,
+):
     """Feature matrix, labels, and per question: (story, case, row slice, candidate ids)."""
     X, y, groups = [], [], []
-    m = Matcher(load_knowledge(story_folder(sets[0].story)), decision=decision, projection=projection)
+    encoder, words = model or (None, None)
+    m = Matcher(
+        load_knowledge(story_folder(sets[0].story)),
+        decision=decision,
+        projection=projection,
+        encoder=encoder,
+        word_vectors=words,
+    )
     for qs in sets:
         for case in qs.cases:
             analysis, cands = m.candidates(case.question)
@@ -188,7 +207,7 @@ FEATURE_CODE = (
 """The run-time modules whose code decides the features (under bot/core)."""
 
 
-def inputs_stamp(sets: list[QuestionSet], stories: list[str]) -> str:
+def inputs_stamp(sets: list[QuestionSet], stories: list[str], tuned: Path | None = None) -> str:
     """A digest of everything the features and the projection depend on: the question sets, the
     stories' knowledge files, the model's files and the code that computes the features. The
     training settings below (C, the thresholds' criteria) are not in it: changing them is what a
@@ -200,6 +219,9 @@ def inputs_stamp(sets: list[QuestionSet], stories: list[str]) -> str:
     files += sorted(p for p in (core / "data").rglob("*") if p.is_file() and p != DECISION_FILE)
     files += [core / name for name in FEATURE_CODE]
     files += [Path(__file__).with_name("fit_projection.py")]
+    if tuned is not None:
+        files += [*sorted(tuned.glob("fold-*/words.npz")), *sorted(tuned.glob("fold-*/model/*"))]
+        files.append(tuned / "folds.json")
     for path in files:
         if path == PROJECTION_FILE:
             continue  # written by this script; the cross-fitted ones are what the features use
@@ -238,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         "sets, knowledge bases, model files and feature code are unchanged (then only the decision "
         "model is refitted: a few minutes, not 20; the projection is left as it is)",
     )
+    parser.add_argument(
+        "--tuned",
+        type=Path,
+        help="the folder scripts/fine_tune.py wrote (build/tuned): each story's features are then "
+        "computed with the fold model that never saw its questions",
+    )
     args = parser.parse_args(argv)
     sets = [s for s in load_question_sets(QUESTIONS) if s.split in ("train", "dev")]
     stories = sorted({s.story for s in sets})
@@ -256,17 +284,37 @@ def main(argv: list[str] | None = None) -> int:
         0.2,
     )
     by_story = {story: [s for s in sets if s.story == story] for story in stories}
-    stamp = inputs_stamp(sets, stories)
+    stamp = inputs_stamp(sets, stories, args.tuned)
+    # Which model reads each story: the shipped one, or (fine-tuned) the fold model without it.
+    fold_of = {story: "shipped" for story in stories}
+    models: dict[str, tuple[Encoder, WordVectors] | None] = {"shipped": None}
+    if args.tuned:
+        for fold, names in json.loads((args.tuned / "folds.json").read_text()).items():
+            models[fold] = (
+                Encoder(args.tuned / fold / "model"),
+                WordVectors(args.tuned / fold / "words.npz"),
+            )
+            fold_of.update({name: fold for name in names if name in fold_of})
+        shipped = json.loads((args.tuned / "all" / "model" / "config.json").read_text())["model_sha256"]
+        assert default_encoder().fingerprint.startswith(shipped), "bot/core/data/model is not build/tuned/all"
+        assert set(fold_of.values()) <= set(models) - {"shipped"}, (
+            "a story is in no fold: run fine_tune.py again"
+        )
     data = load_features(args.features, stamp) if args.features else None
     if data is None:
-        vectors = {story: projection_data(story, by_story[story]) for story in stories}
+        vectors = {
+            fold: {story: projection_data(story, by_story[story], model and model[0]) for story in stories}
+            for fold, model in models.items()
+        }
         data = {}
         for story in stories:
-            # Cross-fitting: this story's features come from a projection that never saw its questions.
-            matrix = fit_projection([vectors[o] for o in stories if o != story])
-            data[story] = rows(by_story[story], blank, Projection(matrix, f"without {story}"))
+            # Cross-fitting: this story's features come from a projection that never saw its
+            # questions (and, fine-tuned, from a sentence model that never saw them either).
+            fold = fold_of[story]
+            matrix = fit_projection([vectors[fold][o] for o in stories if o != story])
+            data[story] = rows(by_story[story], blank, Projection(matrix, f"without {story}"), models[fold])
             print(f"  projection without {story}: features of {len(data[story][0])} candidates", flush=True)
-        shipped_projection = Projection(fit_projection(list(vectors.values())), "+".join(stories))
+        shipped_projection = Projection(fit_projection(list(vectors["shipped"].values())), "+".join(stories))
         shipped_projection.save(PROJECTION_FILE)
         print(f"wrote {PROJECTION_FILE.relative_to(ROOT)}")
         if args.features:

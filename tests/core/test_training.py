@@ -42,3 +42,22 @@ def test_the_stamp_changes_with_a_question_or_a_story(tmp_path: Path, sets: list
     edited.write_text(sets[0].path.read_text() + "\n# one more line\n")
     assert train_decision.inputs_stamp([replace(sets[0], path=edited), *sets[1:]], [STORY]) != stamp
     assert train_decision.inputs_stamp(sets, [STORY, "hudson"]) != stamp
+
+
+def test_fine_tuning_reads_only_train_and_dev_stories_and_folds_each_once() -> None:
+    """scripts/fine_tune.py: the sentence model learns from the train and dev stories only, and
+    every one of them sits in exactly one fold (its features then come from the fold model that
+    never saw it), rich and curator-sized bases dealt evenly."""
+    import fine_tune
+
+    splits = {qs.story: qs.split for qs in load_question_sets(ROOT / "tests" / "data" / "questions")}
+    stories = fine_tune.load_stories()
+    assert stories and {splits[s.name] for s in stories} <= {"train", "dev"}
+    assert {s for s, split in splits.items() if split in ("train", "dev")} == {s.name for s in stories}
+    assert all(s.questions and all(p for _, p in s.entries) for s in stories)
+    folds = fine_tune.folds(stories, 3)
+    assert sorted(n for fold in folds for n in fold) == sorted(s.name for s in stories)
+    kinds = {s.name: s.kind for s in stories}
+    for kind in set(kinds.values()):
+        counts = [sum(kinds[n] == kind for n in fold) for fold in folds]
+        assert max(counts) - min(counts) <= 1, (kind, counts)
