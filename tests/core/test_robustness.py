@@ -124,10 +124,6 @@ def test_a_slip_in_a_question_word_is_undone(matcher: Matcher, question: str, en
         ("i can't believe they walked, when did they get back?", {"when-returned"}),
         ("so my teacher brought this up in class - how long was the bus ride?", {"bus-ride-length"}),
         ("omg that sounds like a nightmare tbh, did their families come along?", {"families-included"}),
-        (
-            "this is wild. honestly cannot imagine it :( how far did they push the handcart",
-            {"trolley-distance", "sorokin-push-distance"},  # the article gives both distances
-        ),
         (  # a yes/no question after chatter, and chatter after it
             "As a parent the first thing I think of is food. Are the grocery shops in Pyongyang"
             " actually running out? I'd be terrified if I couldn't feed my kids.",
@@ -145,6 +141,18 @@ def test_the_question_in_a_chatty_message_is_found(
     clauses that are only chatter."""
     best = matcher.match(message).best
     assert best is not None and best.entry.id in entry_ids
+
+
+def test_chatter_around_a_question_two_entries_answer_changes_nothing(matcher: Matcher) -> None:
+    """The shipped base holds two entries with a distance pushed ("they" and Sorokin, the article
+    gives both); the bare question may be answered by either or offered as both (since session 10
+    it is offered: p 0.53 against 0.56). The chatty form gets exactly what the bare one gets,
+    and the first entry offered or answered is one of the two."""
+    bare = matcher.match("how far did they push the handcart")
+    chatty = matcher.match("this is wild. honestly cannot imagine it :( how far did they push the handcart")
+    assert chatty.outcome == bare.outcome != "unknown"
+    assert [c.entry.id for c in chatty.candidates] == [c.entry.id for c in bare.candidates]
+    assert chatty.candidates[0].entry.id in {"trolley-distance", "sorokin-push-distance"}
 
 
 def test_your_in_the_chatter_does_not_make_it_a_question_about_the_bot(matcher: Matcher) -> None:
