@@ -214,7 +214,11 @@ def holdout_table(sets: Sequence[QuestionSet], record: Path | None = None) -> st
         lines.append(
             f"| {story} | {base} | {f.in_scope} | {pct(f.right)} | {pct(f.wrong)} | {f.out_of_scope} | {pct(f.refused)} |"
         )
-    for (kind, base), (n, f) in holdout_pooled(reports).items():
+    pooled = holdout_pooled(reports)
+    # Every story on a base of question + 3 alternates an entry: a curator's base, on all of them.
+    thin = [r for (_story, _kind, base), r in reports.items() if base == "cut"]
+    pooled["all", "cut"] = (len(thin), Figures.pooled(thin))
+    for (kind, base), (n, f) in pooled.items():
         lines.append(
             f"| pooled, {kind} ({n}) | {base} | {f.in_scope} | {pct(f.right)} | {pct(f.wrong)} | {f.out_of_scope} | {pct(f.refused)} |"
         )
@@ -225,7 +229,7 @@ def holdout_table(sets: Sequence[QuestionSet], record: Path | None = None) -> st
                 "refused": round(f.refused, 4),
                 "wrong": round(f.wrong, 4),
             }
-            for (kind, base), (_n, f) in holdout_pooled(reports).items()
+            for (kind, base), (_n, f) in pooled.items()
         }
         record.write_text(json.dumps(figures, indent=2) + "\n")
     return "\n".join(lines)
