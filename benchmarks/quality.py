@@ -202,7 +202,8 @@ def holdout_pooled(reports: dict[tuple[str, str, str], Report]) -> dict[tuple[st
 
 def holdout_table(sets: Sequence[QuestionSet], record: Path | None = None) -> str:
     """StoryBot on the holdout stories, each on its base and on the base cut; then pooled by kind
-    of base (rich like the shipped one, or curator-sized), since the two are judged apart. With
+    of base (rich like the shipped one, or curator-sized), since the two are judged apart, and every
+    story cut to question + 3 alternates ("all": the unseen-story figure on a curator's base). With
     `record`, the pooled figures are written there too."""
     lines = [
         "| holdout story | base | in scope | answered right | wrong answers | out of scope | refused |",

@@ -455,8 +455,12 @@ def test_the_holdout_table_reports_each_base_and_pools_by_kind(sets: list[Questi
         ["pooled, rich (1)", "cut"],
         ["pooled, curator-sized (1)", "full"],
         ["pooled, curator-sized (1)", "cut"],
+        ["pooled, all (2)", "cut"],
     ]
     assert all(re.search(r"\d+\.\d%", line) for line in table.splitlines()[2:])
+    # Every story on a base of question + 3 alternates: the two cut rows counted as one.
+    counts = {tuple(r): int(line.split("|")[3]) for r, line in zip(rows, table.splitlines()[2:], strict=True)}
+    assert counts["pooled, all (2)", "cut"] == counts[first, "cut"] + counts[second, "cut"]
 
 
 def test_the_curator_loop_adds_only_what_was_not_answered_outright(sets: list[QuestionSet]) -> None:
