@@ -44,6 +44,19 @@ def test_the_stamp_changes_with_a_question_or_a_story(tmp_path: Path, sets: list
     assert train_decision.inputs_stamp(sets, [STORY, "hudson"]) != stamp
 
 
+def test_the_stamp_covers_the_fold_models(tmp_path: Path, sets: list[QuestionSet]) -> None:
+    """With --tuned, features saved from one set of fold models are not reused with another."""
+    tuned = tmp_path / "tuned"
+    (tuned / "fold-1" / "model").mkdir(parents=True)
+    (tuned / "folds.json").write_text('{"fold-1": ["cave"]}')
+    (tuned / "fold-1" / "model" / "config.json").write_text('{"model_sha256": "a"}')
+    (tuned / "fold-1" / "words.npz").write_bytes(b"words")
+    stamp = train_decision.inputs_stamp(sets, [STORY], tuned)
+    assert stamp != train_decision.inputs_stamp(sets, [STORY])
+    (tuned / "fold-1" / "model" / "config.json").write_text('{"model_sha256": "b"}')
+    assert train_decision.inputs_stamp(sets, [STORY], tuned) != stamp
+
+
 def test_fine_tuning_reads_only_train_and_dev_stories_and_folds_each_once() -> None:
     """scripts/fine_tune.py: the sentence model learns from the train and dev stories only, and
     every one of them sits in exactly one fold (its features then come from the fold model that
