@@ -43,13 +43,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import build_model  # noqa: E402
 import build_words  # noqa: E402
+from train_decision import tidied_questions  # noqa: E402
 
 from benchmarks.quality import base_kind, story_folder  # noqa: E402
 from bot.core.embedding import MODEL_DIR, WORDS_FILE  # noqa: E402
 from bot.core.evaluation import load_question_sets  # noqa: E402
 from bot.core.knowledge import load_knowledge  # noqa: E402
-from bot.core.lexical import TermMatcher  # noqa: E402
-from bot.core.matching import POOL  # noqa: E402
 from bot.core.wordpiece import WordPiece  # noqa: E402
 
 OUT = ROOT / "build" / "tuned"
@@ -86,13 +85,7 @@ def load_stories() -> list[StoryData]:
     stories = []
     for name in sorted({s.story for s in sets}):
         kb = load_knowledge(story_folder(name))
-        terms = TermMatcher(kb)
-        questions = []
-        for qs in (s for s in sets if s.story == name):
-            for case in qs.cases:
-                analysis = terms.analyse(case.question, POOL)
-                if not analysis.reason:
-                    questions.append((analysis.text, case.expect))
+        questions = tidied_questions(kb, [s for s in sets if s.story == name])
         entries = [(e.id, list(e.phrasings)) for e in kb.entries]
         stories.append(StoryData(name, base_kind(kb), entries, questions))
     return stories

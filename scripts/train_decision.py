@@ -45,7 +45,7 @@ from bot.core.embedding import (  # noqa: E402
     default_encoder,
 )
 from bot.core.evaluation import QuestionSet, load_question_sets  # noqa: E402
-from bot.core.knowledge import load_knowledge  # noqa: E402
+from bot.core.knowledge import KnowledgeBase, load_knowledge  # noqa: E402
 from bot.core.lexical import TermMatcher  # noqa: E402
 from bot.core.matching import (  # noqa: E402
     DECISION_FILE,
@@ -74,21 +74,30 @@ CLIP = 0.5
 """Features are clipped to their 0.5th-99.5th percentiles in training (and so at run time)."""
 
 
-def projection_data(story: str, sets: list[QuestionSet], encoder: Encoder | None = None) -> Story:
-    """A story's phrasings and questions as the sentence model reads them (the question's tidied
-    text, as the matcher encodes it), for fitting the projection."""
-    kb = load_knowledge(story_folder(story))
+def tidied_questions(kb: KnowledgeBase, sets: list[QuestionSet]) -> list[tuple[str, frozenset[str]]]:
+    """Each question of `sets` as the sentence model reads it (tidied as the matcher tidies it
+    before encoding), with the entries that answer it; chit-chat and gibberish, which never reach
+    the model, are left out. Shared with scripts/fine_tune.py."""
     terms = TermMatcher(kb)
-    cache = EmbeddingCache(encoder or default_encoder())
-    owner = [i for i, entry in enumerate(kb.entries) for _ in entry.phrasings]
-    ids = [entry.id for entry in kb.entries]
-    texts, expect = [], []
+    out = []
     for qs in sets:
         for case in qs.cases:
             analysis = terms.analyse(case.question, POOL)
             if not analysis.reason:
-                texts.append(analysis.text)
-                expect.append([ids.index(e) for e in case.expect if e in ids])
+                out.append((analysis.text, case.expect))
+    return out
+
+
+def projection_data(story: str, sets: list[QuestionSet], encoder: Encoder | None = None) -> Story:
+    """A story's phrasings and questions as the sentence model reads them (the question's tidied
+    text, as the matcher encodes it), for fitting the projection."""
+    kb = load_knowledge(story_folder(story))
+    cache = EmbeddingCache(encoder or default_encoder())
+    owner = [i for i, entry in enumerate(kb.entries) for _ in entry.phrasings]
+    ids = [entry.id for entry in kb.entries]
+    asked = tidied_questions(kb, sets)
+    texts = [text for text, _ in asked]
+    expect = [[ids.index(e) for e in answers if e in ids] for _, answers in asked]
     phrasings = [p for entry in kb.entries for p in entry.phrasings]
     return Story(cache.vectors(phrasings), np.asarray(owner), cache.vectors(texts), expect)
 
