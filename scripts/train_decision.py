@@ -10,7 +10,7 @@ on all of them. Then the decision model: training rows are (question, candidate 
 1 when the candidate answers the question. The thresholds are chosen on leave-one-story-out
 predictions (each story's questions scored by a model trained on the other stories), so they hold
 for a story the model has not seen; the final model is then fitted on all of them. `test` and
-`holdout` sets are never read here. About 25 minutes on two idle cores (eighteen stories).
+`holdout` sets are never read here. About 25 minutes on two idle cores (twenty-four stories).
 
     python scripts/train_decision.py --features .cache/features.pkl
 
